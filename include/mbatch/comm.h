@@ -1,0 +1,58 @@
+/* comm.h - the MPI context, error agreement and the collectives mbatch uses.
+ *
+ * Every MPI call of mbatch lives in src/comm/. The pattern everywhere: rank-local work returns
+ * an mb_err, then mb_agree() turns it into one collective decision, and only then do ranks
+ * enter further collectives. MPI errors inside collectives abort the job with a message naming
+ * the rank, file and line (exit code 5).
+ */
+#pragma once
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mbatch/error.h"
+
+typedef struct mb_comm {
+    MPI_Comm comm; /* a duplicate of the communicator mbatch was given */
+    int rank, size;
+    int local_rank, local_size; /* within the node (MPI_COMM_TYPE_SHARED) */
+} mb_comm;
+
+/* MPI_Init (if needed) and a duplicate of MPI_COMM_WORLD. Collective over MPI_COMM_WORLD. */
+mb_err mb_comm_init(int *argc, char ***argv, mb_comm *c);
+/* Wrap an existing communicator (duplicated). Collective over comm. */
+mb_err mb_comm_from(MPI_Comm comm, mb_comm *c);
+void mb_comm_free(mb_comm *c);        /* Collective. */
+void mb_comm_finalize(void);          /* MPI_Finalize if mbatch initialized MPI. */
+
+/* Collective: combine each rank's local err. Returns the agreed code (the highest-priority
+ * failure: the one of the lowest failing rank); on failure every rank's error slot holds that
+ * rank's message, prefixed "rank R: " when R != 0 or size > 1. *who (may be NULL) gets R. */
+mb_err mb_agree(const mb_comm *c, mb_err err, int *who);
+
+/* Collectives, aborting on MPI failure. */
+void mb_allreduce_sum(const mb_comm *c, double *buf, int64_t n);
+void mb_allreduce_sum_i64(const mb_comm *c, int64_t *buf, int64_t n);
+void mb_allreduce_min_i64(const mb_comm *c, int64_t *buf, int64_t n);
+void mb_allreduce_max_i64(const mb_comm *c, int64_t *buf, int64_t n);
+void mb_allreduce_max_double(const mb_comm *c, double *buf, int64_t n);
+void mb_bcast(const mb_comm *c, void *buf, size_t bytes, int root);
+/* Broadcast a heap string from root: on other ranks *s is replaced by a malloc'd copy. */
+void mb_bcast_str(const mb_comm *c, char **s, int root);
+int64_t mb_exscan_i64(const mb_comm *c, int64_t v); /* sum over lower ranks (0 on rank 0) */
+/* Rank root sends counts[r] doubles starting at displs[r] of sendbuf to each rank r. */
+void mb_scatterv(const mb_comm *c, const double *sendbuf, const int64_t *counts,
+                 const int64_t *displs, double *recvbuf, int64_t recvcount, int root);
+/* Gather `bytes` from each rank into root's recv (size * bytes). */
+void mb_gather(const mb_comm *c, const void *send, size_t bytes, void *recv, int root);
+void mb_barrier(const mb_comm *c);
+double mb_wtime(void);
+
+/* Internal: abort on a failed MPI call. */
+void mb__mpi_die(int rc, const char *file, int line, const char *call);
+#define MB_MPI(call)                                                                               \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != MPI_SUCCESS) mb__mpi_die(rc_, __FILE__, __LINE__, #call);                       \
+    } while (0)
