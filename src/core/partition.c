@@ -1,0 +1,76 @@
+/* partition.c - shard bounds, the seeded train/validation split and per-epoch batch orders. */
+#include "mbatch/partition.h"
+
+#include <math.h>
+
+#include "mbatch/rng.h"
+
+void mb_shard_bounds(int64_t n, int rank, int nranks, int64_t *lo, int64_t *hi) {
+    int64_t base = n / nranks, extra = n % nranks;
+    int64_t r = rank;
+    *lo = r * base + (r < extra ? r : extra);
+    *hi = *lo + base + (r < extra ? 1 : 0);
+}
+
+int64_t mb_split_nval(int64_t n, double fraction) {
+    /* The negated test also sends a NaN fraction to "no validation". */
+    if (n <= 0 || !(fraction > 0)) return 0;
+    if (fraction >= 1) return n - 1;
+    int64_t v = llround((double)n * fraction);
+    if (v < 0) v = 0;
+    if (v > n - 1) v = n - 1;
+    return v;
+}
+
+int mb_split_is_val(int64_t row, int64_t n, int64_t n_val, uint64_t seed) {
+    mb_perm p;
+    mb_perm_init(&p, (uint64_t)n, seed, MB_RNG_SPLIT, 0);
+    return mb_perm_inv(&p, (uint64_t)row) < (uint64_t)n_val;
+}
+
+int64_t mb_split_train_before(int64_t row_end, int64_t n, int64_t n_val, uint64_t seed) {
+    if (n_val <= 0) return row_end;
+    mb_perm p;
+    mb_perm_init(&p, (uint64_t)n, seed, MB_RNG_SPLIT, 0);
+    int64_t train = 0;
+    for (int64_t row = 0; row < row_end; row++)
+        if (mb_perm_inv(&p, (uint64_t)row) >= (uint64_t)n_val) train++;
+    return train;
+}
+
+int64_t mb_batch_count(int64_t n_train, int64_t batch) {
+    if (batch <= 0 || batch >= n_train) return 1;
+    return (n_train + batch - 1) / batch;
+}
+
+void mb_epoch_order(int64_t t_lo, int64_t t_hi, int64_t n_train, int64_t batch, uint64_t seed,
+                    int64_t epoch, int64_t *order, int64_t *boff, int64_t *scratch) {
+    int64_t m = t_hi - t_lo;
+    if (m < 0) m = 0;
+    int64_t nb = mb_batch_count(n_train, batch);
+    if (nb == 1) {
+        for (int64_t i = 0; i < m; i++) order[i] = i;
+        boff[0] = 0;
+        boff[1] = m;
+        return;
+    }
+
+    /* Batch id of each local sample: the batch that contains its position in this epoch's
+     * order of all n_train samples. */
+    mb_perm p;
+    mb_perm_init(&p, (uint64_t)n_train, seed, MB_RNG_SHUFFLE, (uint64_t)epoch);
+    int64_t *bid = scratch;
+    for (int64_t i = 0; i < m; i++)
+        bid[i] = (int64_t)(mb_perm_inv(&p, (uint64_t)(t_lo + i)) / (uint64_t)batch);
+
+    /* Stable counting sort by batch id: O(m + nb), and within a batch the local offsets stay
+     * ascending. boff[k + 1] first counts batch k; the prefix sum turns boff[k] into the start
+     * of batch k, which serves as its insertion cursor and ends up as the start of batch k + 1,
+     * so one shift restores the starts. */
+    for (int64_t k = 0; k <= nb; k++) boff[k] = 0;
+    for (int64_t i = 0; i < m; i++) boff[bid[i] + 1]++;
+    for (int64_t k = 0; k < nb; k++) boff[k + 1] += boff[k];
+    for (int64_t i = 0; i < m; i++) order[boff[bid[i]]++] = i;
+    for (int64_t k = nb; k > 0; k--) boff[k] = boff[k - 1];
+    boff[0] = 0;
+}
