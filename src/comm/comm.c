@@ -86,7 +86,8 @@ mb_err mb_agree(const mb_comm *c, mb_err err, int *who) {
 /* MPI counts are int: split long reductions into pieces. */
 #define MB_CHUNK ((int64_t)1 << 28)
 
-static void allreduce(const mb_comm *c, void *buf, int64_t n, MPI_Datatype t, size_t sz, MPI_Op op) {
+static void allreduce(const mb_comm *c, void *buf, int64_t n, MPI_Datatype t, size_t sz,
+                      MPI_Op op) {
     for (int64_t off = 0; off < n; off += MB_CHUNK) {
         int64_t len = n - off < MB_CHUNK ? n - off : MB_CHUNK;
         MB_MPI(MPI_Allreduce(MPI_IN_PLACE, (char *)buf + off * sz, (int)len, t, op, c->comm));

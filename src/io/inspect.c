@@ -1,0 +1,133 @@
+/* inspect.c - human-readable summaries of checkpoints, models, metrics and datasets. */
+#include "mbatch/inspect.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "h5util.h"
+#include "mbatch/checkpoint.h"
+#include "mbatch/metrics.h"
+
+static const char *MODEL_NAMES[] = {"linear", "logistic", "softmax"};
+
+static void print_ckpt(const char *path, const mb_ckpt *c, FILE *out) {
+    fprintf(out, "%s: mbatch checkpoint (complete)\n", path);
+    fprintf(out, "  model         %s regression, %lld features x %lld output%s (%lld parameters)\n",
+            c->model_type >= 0 && c->model_type < 3 ? MODEL_NAMES[c->model_type] : "?",
+            (long long)c->d, (long long)c->k, c->k == 1 ? "" : "s", (long long)c->nparam);
+    fprintf(out, "  progress      epoch %lld, step %lld, %lld samples seen\n", (long long)c->epoch,
+            (long long)c->step, (long long)c->samples_seen);
+    fprintf(out, "  training      lr %g, batch %lld, seed %llu, %d rank%s, mbatch %s\n", c->lr,
+            (long long)c->batch_size, (unsigned long long)c->seed, c->ranks,
+            c->ranks == 1 ? "" : "s", c->version ? c->version : "?");
+    fprintf(out, "  dataset       %s (%lld rows, checksum %016llx), target %s\n",
+            c->dataset_path ? c->dataset_path : "?", (long long)c->dataset_rows,
+            (unsigned long long)c->dataset_checksum, c->target ? c->target : "-");
+    fprintf(out, "  features      ");
+    for (int64_t j = 0; j < c->ncol; j++) {
+        fprintf(out, "%s%s", j ? ", " : "", c->columns[j]);
+        if (c->ncat[j] > 0) fprintf(out, " (%lld categories)", (long long)c->ncat[j]);
+    }
+    fprintf(out, "\n  weights       ");
+    double norm = 0;
+    for (int64_t j = 0; j < c->d * c->k; j++) norm += c->theta[j] * c->theta[j];
+    fprintf(out, "||W|| = %.6g, intercept%s", sqrt(norm), c->k == 1 ? "" : "s");
+    for (int64_t j = 0; j < c->k && j < 8; j++) fprintf(out, " %.6g", c->theta[c->d * c->k + j]);
+    fprintf(out, "\n  first weights");
+    for (int64_t j = 0; j < c->d * c->k && j < 8; j++) fprintf(out, " %.6g", c->theta[j]);
+    fprintf(out, "%s\n  job           %s\n", c->d * c->k > 8 ? " ..." : "",
+            c->job_json ? c->job_json : "?");
+}
+
+static void print_metrics(const char *path, const mb_epoch_row *r, int64_t n, FILE *out) {
+    fprintf(out, "%s: mbatch metrics, %lld epoch%s\n", path, (long long)n, n == 1 ? "" : "s");
+    fprintf(out, "  %5s %8s %12s %12s %10s %10s %10s %9s %9s %9s %9s\n", "epoch", "step",
+            "train_loss", "val_loss", "val_metric", "lr", "grad_norm", "epoch_s", "compute_s",
+            "comm_s", "samples/s");
+    for (int64_t i = 0; i < n; i++)
+        fprintf(out, "  %5lld %8lld %12.6g %12.6g %10.5g %10.3g %10.3g %9.3f %9.3f %9.3f %9.3g\n",
+                (long long)r[i].epoch + 1, (long long)r[i].step, r[i].train_loss, r[i].val_loss,
+                r[i].val_metric, r[i].lr, r[i].grad_norm, r[i].epoch_s, r[i].compute_s, r[i].comm_s,
+                r[i].samples_per_s);
+}
+
+static herr_t visit(hid_t obj, const char *name, const H5O_info_t *info, void *data) {
+    FILE *out = data;
+    if (info->type == H5O_TYPE_GROUP) {
+        if (strcmp(name, ".") != 0) fprintf(out, "  /%s/\n", name);
+        return 0;
+    }
+    if (info->type != H5O_TYPE_DATASET) return 0;
+    hid_t d = H5Dopen2(obj, name, H5P_DEFAULT);
+    if (d < 0) return 0;
+    hid_t s = H5Dget_space(d), t = H5Dget_type(d);
+    hsize_t dims[8] = {0};
+    int nd = H5Sget_simple_extent_ndims(s);
+    if (nd > 8) nd = 8;
+    H5Sget_simple_extent_dims(s, dims, NULL);
+    const char *cls = "other";
+    switch (H5Tget_class(t)) {
+    case H5T_FLOAT:
+        cls = H5Tget_size(t) == 4 ? "float32" : "float64";
+        break;
+    case H5T_INTEGER:
+        cls = H5Tget_sign(t) == H5T_SGN_NONE ? "unsigned int" : "int";
+        break;
+    case H5T_STRING:
+        cls = "string";
+        break;
+    case H5T_COMPOUND:
+        cls = "table";
+        break;
+    default:
+        break;
+    }
+    fprintf(out, "  /%s  %s [", name, cls);
+    for (int i = 0; i < nd; i++) fprintf(out, "%s%llu", i ? ", " : "", (unsigned long long)dims[i]);
+    fprintf(out, "]");
+    if (H5Tget_class(t) != H5T_STRING && H5Tget_class(t) != H5T_COMPOUND)
+        fprintf(out, " (%zu bytes each)", H5Tget_size(t));
+    fprintf(out, "\n");
+    H5Tclose(t);
+    H5Sclose(s);
+    H5Dclose(d);
+    return 0;
+}
+
+mb_err mb_inspect(const char *path, FILE *out) {
+    mb_err err = MB_OK;
+    hid_t f = H5I_INVALID_HID;
+    mb__h5_quiet();
+    if (access(path, R_OK) != 0)
+        return mb_error_set(MB_EIO, "%s: cannot read: %s", path, strerror(errno));
+    if (H5Fis_hdf5(path) <= 0) return mb_error_set(MB_EIO, "%s: not an HDF5 file", path);
+    MB_H5(f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT));
+    int is_ckpt = H5Aexists(f, "complete") > 0 || H5Lexists(f, "model", H5P_DEFAULT) > 0;
+    int is_metrics = H5Lexists(f, "epochs", H5P_DEFAULT) > 0;
+    if (is_ckpt) {
+        H5Fclose(f);
+        f = H5I_INVALID_HID;
+        mb_ckpt c;
+        memset(&c, 0, sizeof c);
+        err = mb_ckpt_read(path, &c);
+        if (!err) print_ckpt(path, &c, out);
+        mb_ckpt_clear(&c);
+    } else if (is_metrics) {
+        H5Fclose(f);
+        f = H5I_INVALID_HID;
+        mb_epoch_row *rows = NULL;
+        int64_t n = 0;
+        err = mb_metrics_read(path, &rows, &n);
+        if (!err) print_metrics(path, rows, n, out);
+        free(rows);
+    } else {
+        fprintf(out, "%s: HDF5 file\n", path);
+        MB_H5(H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, visit, out));
+    }
+out:
+    if (f >= 0) H5Fclose(f);
+    return err;
+}

@@ -1,0 +1,640 @@
+/* job.c - parse, override, validate and canonicalize job files through one option table. */
+#include "mbatch/job.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { K_STR, K_INT, K_NUM, K_BOOL, K_LIST, K_BATCH } key_kind;
+
+typedef struct key_def {
+    const char *path; /* dotted path in the job file */
+    key_kind kind;
+    size_t off;          /* offset of the field in mb_job */
+    size_t count_off;    /* K_LIST: offset of the int count */
+    const char *dflt;    /* default as JSON text, NULL: no default (absent allowed) */
+    const char *choices; /* K_STR: "a|b|c" or NULL */
+    double lo, hi;       /* K_INT/K_NUM: allowed closed range */
+    const char *help;
+} key_def;
+
+#define F(field) offsetof(mb_job, field)
+#define BIG      1e300
+
+/* The table: parser, --set, --help and canonical JSON all walk it, in this order. */
+static const key_def KEYS[] = {
+    {"name", K_STR, F(name), 0, NULL, NULL, 0, 0, "job name (default: the job file's base name)"},
+    {"job_type", K_STR, F(job_type), 0, "\"train\"", "train", 0, 0, "what the job does"},
+    {"epochs", K_INT, F(epochs), 0, "10", NULL, 0, 1e9, "passes over the training set"},
+    {"seed", K_INT, F(seed), 0, "42", NULL, 0, 9.007199254740992e15,
+     "seed of the split, the shuffles and the initialization"},
+    {"run_dir", K_STR, F(run_dir), 0, NULL, NULL, 0, 0, "output directory (default: runs/<name>)"},
+    {"dataset.path", K_STR, F(dataset.path), 0, NULL, NULL, 0, 0, "HDF5 file (required)"},
+    {"dataset.X", K_STR, F(dataset.X), 0, NULL, NULL, 0, 0, "matrix layout: features [N, D]"},
+    {"dataset.y", K_STR, F(dataset.y), 0, NULL, NULL, 0, 0, "matrix layout: target [N]"},
+    {"dataset.group", K_STR, F(dataset.group), 0, NULL, NULL, 0, 0,
+     "columns layout: group of 1-D columns"},
+    {"dataset.features", K_LIST, F(dataset.features), F(dataset.nfeatures), NULL, NULL, 0, 0,
+     "feature column names (matrix layout: from the `columns` attribute; default all)"},
+    {"dataset.categorical", K_LIST, F(dataset.categorical), F(dataset.ncategorical), NULL, NULL, 0,
+     0, "integer feature columns to one-hot encode"},
+    {"dataset.target", K_STR, F(dataset.target), 0, NULL, NULL, 0, 0,
+     "columns layout: the target column"},
+    {"dataset.validation_fraction", K_NUM, F(dataset.validation_fraction), 0, "0.1", NULL, 0, 0.99,
+     "fraction of rows held out (seeded random split)"},
+    {"model.type", K_STR, F(model.type), 0, "\"logistic\"", "linear|logistic|softmax", 0, 0,
+     "linear (squared error), logistic (log-loss), softmax (cross-entropy)"},
+    {"model.l2", K_NUM, F(model.l2), 0, "0", NULL, 0, BIG,
+     "L2 penalty (l2/2)*||W||^2 on the mean loss; intercept not penalized"},
+    {"model.classes", K_INT, F(model.classes), 0, "0", NULL, 0, 1e6,
+     "softmax classes (0: largest label + 1)"},
+    {"optimizer.type", K_STR, F(optimizer.type), 0, "\"sgd\"", "sgd|adam", 0, 0, "update rule"},
+    {"optimizer.lr", K_NUM, F(optimizer.lr), 0, "0.1", NULL, 1e-300, BIG, "learning rate"},
+    {"optimizer.momentum", K_NUM, F(optimizer.momentum), 0, "0", NULL, 0, 0.999999, "sgd momentum"},
+    {"optimizer.nesterov", K_BOOL, F(optimizer.nesterov), 0, "false", NULL, 0, 0,
+     "sgd Nesterov momentum"},
+    {"optimizer.beta1", K_NUM, F(optimizer.beta1), 0, "0.9", NULL, 0, 0.999999, "adam beta1"},
+    {"optimizer.beta2", K_NUM, F(optimizer.beta2), 0, "0.999", NULL, 0, 0.999999999, "adam beta2"},
+    {"optimizer.eps", K_NUM, F(optimizer.eps), 0, "1e-8", NULL, 1e-300, 1, "adam epsilon"},
+    {"optimizer.schedule.type", K_STR, F(optimizer.schedule.type), 0, "\"constant\"",
+     "constant|step|cosine", 0, 0, "learning-rate schedule over epochs"},
+    {"optimizer.schedule.step_epochs", K_INT, F(optimizer.schedule.step_epochs), 0, "10", NULL, 1,
+     1e9, "step: decay every this many epochs"},
+    {"optimizer.schedule.gamma", K_NUM, F(optimizer.schedule.gamma), 0, "0.1", NULL, 0, 1,
+     "step: decay factor"},
+    {"optimizer.schedule.warmup_epochs", K_NUM, F(optimizer.schedule.warmup_epochs), 0, "0", NULL,
+     0, 1e9, "linear warm-up epochs"},
+    {"optimizer.schedule.min_lr", K_NUM, F(optimizer.schedule.min_lr), 0, "0", NULL, 0, BIG,
+     "cosine: final learning rate"},
+    {"batch.size", K_BATCH, F(batch.size), 0, "\"full\"", NULL, 1, 9.007199254740992e15,
+     "global mini-batch size: a number, \"full\" (full-batch GD) or 1 (SGD)"},
+    {"checkpoint.every_epochs", K_INT, F(checkpoint.every_epochs), 0, "1", NULL, 0, 1e9,
+     "checkpoint every this many epochs (0: never)"},
+    {"checkpoint.every_steps", K_INT, F(checkpoint.every_steps), 0, "0", NULL, 0, 1e15,
+     "also checkpoint every this many steps (0: never)"},
+    {"checkpoint.keep", K_INT, F(checkpoint.keep), 0, "3", NULL, 0, 1e9,
+     "checkpoints kept (0: all)"},
+    {"io.mode", K_STR, F(io.mode), 0, "\"parallel\"", "parallel|scatter", 0, 0,
+     "parallel: each rank reads its rows (MPI-IO); scatter: rank 0 reads and scatters"},
+};
+#define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
+
+static const key_def *find_key(const char *path) {
+    for (int i = 0; i < NKEYS; i++)
+        if (strcmp(KEYS[i].path, path) == 0) return &KEYS[i];
+    return NULL;
+}
+
+/* Is `path` a section, i.e. a proper prefix of some key followed by '.'? */
+static int is_section(const char *path) {
+    size_t n = strlen(path);
+    for (int i = 0; i < NKEYS; i++)
+        if (strncmp(KEYS[i].path, path, n) == 0 && KEYS[i].path[n] == '.') return 1;
+    return 0;
+}
+
+/* Where does the key at dotted `path` start in the JSON text? Jansson keeps no positions for
+ * values, so scan the text once, tracking the path of the current object. */
+static void key_position(const char *text, const char *path, int *line, int *col) {
+    char stack[16][256];
+    int is_obj[16];
+    int depth = -1, ln = 1, cl = 1;
+    *line = 0;
+    *col = 0;
+    for (const char *p = text; *p; p++) {
+        char ch = *p;
+        if (ch == '{' || ch == '[') {
+            if (depth < 15) depth++;
+            is_obj[depth] = ch == '{';
+            stack[depth][0] = '\0';
+        } else if (ch == '}' || ch == ']') {
+            if (depth >= 0) depth--;
+        } else if (ch == '"') {
+            int kl = ln, kc = cl;
+            char buf[256];
+            size_t n = 0;
+            p++;
+            cl++;
+            for (; *p && *p != '"'; p++, cl++) {
+                if (*p == '\\' && p[1]) {
+                    p++;
+                    cl++;
+                }
+                if (n + 1 < sizeof buf) buf[n++] = *p;
+            }
+            buf[n] = '\0';
+            if (!*p) return;
+            const char *q = p + 1;
+            while (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n') q++;
+            if (*q == ':' && depth >= 0 && is_obj[depth]) {
+                snprintf(stack[depth], sizeof stack[depth], "%s", buf);
+                char full[1024] = "";
+                for (int i = 0; i <= depth; i++) {
+                    if (!is_obj[i]) continue;
+                    if (full[0]) strncat(full, ".", sizeof full - strlen(full) - 1);
+                    strncat(full, stack[i], sizeof full - strlen(full) - 1);
+                }
+                if (strcmp(full, path) == 0) {
+                    *line = kl;
+                    *col = kc;
+                    return;
+                }
+            }
+        }
+        if (*p == '\n') {
+            ln++;
+            cl = 1;
+        } else {
+            cl++;
+        }
+    }
+}
+
+static const char *kind_name(key_kind k) {
+    switch (k) {
+    case K_STR:
+        return "a string";
+    case K_INT:
+        return "an integer";
+    case K_NUM:
+        return "a number";
+    case K_BOOL:
+        return "true or false";
+    case K_LIST:
+        return "a list of strings";
+    case K_BATCH:
+        return "a positive integer or \"full\"";
+    }
+    return "?";
+}
+
+static const char *json_type_name(const json_t *v) {
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "a list";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
+    }
+    return "?";
+}
+
+/* Context for messages: "jobs/a.json:7:5: " or "--set k=v: ". */
+typedef struct ctx {
+    const char *file;
+    const char *text;
+} ctx;
+
+static mb_err fail_at(const ctx *cx, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static mb_err fail_at(const ctx *cx, const char *path, const char *fmt, ...) {
+    char where[512] = "";
+    if (cx->text && path) {
+        int line, col;
+        key_position(cx->text, path, &line, &col);
+        if (line > 0)
+            snprintf(where, sizeof where, "%s:%d:%d: ", cx->file, line, col);
+        else
+            snprintf(where, sizeof where, "%s: ", cx->file);
+    } else if (cx->file) {
+        snprintf(where, sizeof where, "%s: ", cx->file);
+    }
+    char what[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return mb_error_set(MB_EUSAGE, "%s%s", where, what);
+}
+
+/* Check that every key in obj (at prefix) is known and of the right JSON type. */
+static mb_err check_tree(const ctx *cx, json_t *obj, const char *prefix) {
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v) {
+        char path[512];
+        if (prefix[0])
+            snprintf(path, sizeof path, "%s.%s", prefix, k);
+        else
+            snprintf(path, sizeof path, "%s", k);
+        const key_def *d = find_key(path);
+        if (!d) {
+            if (is_section(path)) {
+                if (!json_is_object(v))
+                    return fail_at(cx, path, "'%s' must be an object, not %s", path,
+                                   json_type_name(v));
+                mb_err err = check_tree(cx, v, path);
+                if (err) return err;
+                continue;
+            }
+            return fail_at(cx, path, "unknown key '%s' (mbatch train --help lists the keys)", path);
+        }
+        int ok = 0;
+        switch (d->kind) {
+        case K_STR:
+            ok = json_is_string(v) || json_is_null(v);
+            break;
+        case K_INT:
+            ok = json_is_integer(v) ||
+                 (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)));
+            break;
+        case K_NUM:
+            ok = json_is_number(v);
+            break;
+        case K_BOOL:
+            ok = json_is_boolean(v);
+            break;
+        case K_LIST: {
+            ok = json_is_array(v);
+            size_t i;
+            json_t *e;
+            json_array_foreach(v, i, e) ok = ok && json_is_string(e);
+            break;
+        }
+        case K_BATCH:
+            ok = json_is_integer(v) ||
+                 (json_is_string(v) && strcmp(json_string_value(v), "full") == 0);
+            break;
+        }
+        if (!ok)
+            return fail_at(cx, path, "'%s' must be %s, not %s", path, kind_name(d->kind),
+                           json_type_name(v));
+    }
+    return MB_OK;
+}
+
+static json_t *lookup(json_t *root, const char *path) {
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", path);
+    json_t *cur = root;
+    for (char *save = NULL, *tok = strtok_r(buf, ".", &save); tok && cur;
+         tok = strtok_r(NULL, ".", &save))
+        cur = json_is_object(cur) ? json_object_get(cur, tok) : NULL;
+    return cur;
+}
+
+/* Set root[path] = v (stealing v), creating sections as needed. */
+static int set_path(json_t *root, const char *path, json_t *v) {
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", path);
+    json_t *cur = root;
+    char *save = NULL, *tok = strtok_r(buf, ".", &save);
+    while (tok) {
+        char *next = strtok_r(NULL, ".", &save);
+        if (!next) return json_object_set_new(cur, tok, v);
+        json_t *child = json_object_get(cur, tok);
+        if (!json_is_object(child)) {
+            child = json_object();
+            json_object_set_new(cur, tok, child);
+        }
+        cur = child;
+        tok = next;
+    }
+    json_decref(v);
+    return -1;
+}
+
+static char *dupstr(const char *s) {
+    if (!s) return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+/* Fill the struct from the (checked) tree and defaults; range and choice checks. */
+static mb_err fill(const ctx *cx, json_t *root, mb_job *job) {
+    for (int i = 0; i < NKEYS; i++) {
+        const key_def *d = &KEYS[i];
+        json_t *v = lookup(root, d->path), *dv = NULL;
+        if ((!v || json_is_null(v)) && d->dflt) v = dv = json_loads(d->dflt, JSON_DECODE_ANY, NULL);
+        char *base = (char *)job + d->off;
+        mb_err err = MB_OK;
+        if (!v || json_is_null(v)) {
+            json_decref(dv);
+            continue;
+        }
+        switch (d->kind) {
+        case K_STR: {
+            const char *s = json_string_value(v);
+            if (d->choices) {
+                size_t n = strlen(s);
+                const char *c = d->choices;
+                int found = 0;
+                while (*c) {
+                    const char *bar = strchr(c, '|');
+                    size_t len = bar ? (size_t)(bar - c) : strlen(c);
+                    if (len == n && strncmp(c, s, n) == 0) found = 1;
+                    c += len + (bar ? 1 : 0);
+                }
+                if (!found)
+                    err = fail_at(cx, d->path, "'%s' is \"%s\"; expected one of: %s", d->path, s,
+                                  d->choices);
+            }
+            *(char **)base = dupstr(s);
+            break;
+        }
+        case K_INT:
+        case K_NUM:
+        case K_BATCH: {
+            double x;
+            if (d->kind == K_BATCH && json_is_string(v)) {
+                *(int64_t *)base = 0;
+                break;
+            }
+            x = json_number_value(v);
+            if (!(x >= d->lo && x <= d->hi))
+                err = fail_at(cx, d->path, "'%s' is %.17g; expected a value in [%g, %g]", d->path,
+                              x, d->lo, d->hi);
+            if (d->kind == K_NUM)
+                *(double *)base = x;
+            else
+                *(int64_t *)base = json_is_integer(v) ? (int64_t)json_integer_value(v) : (int64_t)x;
+            break;
+        }
+        case K_BOOL:
+            *(int *)base = json_is_true(v);
+            break;
+        case K_LIST: {
+            size_t n = json_array_size(v);
+            char **list = calloc(n + 1, sizeof *list);
+            for (size_t j = 0; list && j < n; j++)
+                list[j] = dupstr(json_string_value(json_array_get(v, j)));
+            *(char ***)base = list;
+            *(int *)((char *)job + d->count_off) = (int)n;
+            break;
+        }
+        }
+        json_decref(dv);
+        if (err) return err;
+    }
+    return MB_OK;
+}
+
+/* Rules that involve more than one key. */
+static mb_err validate(const ctx *cx, mb_job *job) {
+    if (!job->dataset.path)
+        return fail_at(cx, NULL, "'dataset.path' is required (the HDF5 file to train on)");
+    int matrix = job->dataset.X != NULL, columns = job->dataset.group != NULL;
+    if (matrix && columns)
+        return fail_at(cx, "dataset.group",
+                       "set either 'dataset.X'/'dataset.y' (matrix layout) or 'dataset.group' "
+                       "(columns layout), not both");
+    if (!matrix && !columns) {
+        job->dataset.X = dupstr("/X");
+        if (!job->dataset.y) job->dataset.y = dupstr("/y");
+        matrix = 1;
+    }
+    if (matrix && !job->dataset.y) job->dataset.y = dupstr("/y");
+    if (columns) {
+        if (!job->dataset.target)
+            return fail_at(cx, "dataset.group", "the columns layout needs 'dataset.target'");
+        if (job->dataset.nfeatures == 0)
+            return fail_at(cx, "dataset.group", "the columns layout needs 'dataset.features'");
+    }
+    if (matrix && job->dataset.target)
+        return fail_at(cx, "dataset.target",
+                       "'dataset.target' is for the columns layout; the matrix layout uses "
+                       "'dataset.y'");
+    for (int i = 0; i < job->dataset.ncategorical; i++) {
+        int found = 0;
+        for (int j = 0; j < job->dataset.nfeatures; j++)
+            found |= strcmp(job->dataset.categorical[i], job->dataset.features[j]) == 0;
+        if (!found)
+            return fail_at(cx, "dataset.categorical",
+                           "categorical column '%s' is not among 'dataset.features'",
+                           job->dataset.categorical[i]);
+    }
+    if (matrix && job->dataset.ncategorical > 0)
+        return fail_at(cx, "dataset.categorical",
+                       "'dataset.categorical' needs the columns layout ('dataset.group')");
+    if (job->model.classes == 1)
+        return fail_at(cx, "model.classes", "'model.classes' must be 0 (infer) or at least 2");
+    if (strcmp(job->optimizer.type, "adam") == 0 && job->optimizer.momentum != 0)
+        return fail_at(cx, "optimizer.momentum",
+                       "'optimizer.momentum' applies to sgd; adam uses beta1/beta2");
+    if (job->optimizer.nesterov && job->optimizer.momentum == 0)
+        return fail_at(cx, "optimizer.nesterov", "Nesterov needs 'optimizer.momentum' > 0");
+    if (!job->name) job->name = dupstr("job");
+    for (const char *p = job->name; *p; p++)
+        if (!(isalnum((unsigned char)*p) || *p == '-' || *p == '_' || *p == '.'))
+            return fail_at(cx, "name", "'name' is \"%s\"; use letters, digits, '-', '_', '.'",
+                           job->name);
+    if (!job->run_dir) {
+        size_t n = strlen(job->name) + 6;
+        job->run_dir = malloc(n);
+        if (job->run_dir) snprintf(job->run_dir, n, "runs/%s", job->name);
+    }
+    return MB_OK;
+}
+
+/* The canonical JSON: every key of the table with its effective value, in table order. */
+static char *canonical(const mb_job *job) {
+    json_t *root = json_object();
+    for (int i = 0; i < NKEYS; i++) {
+        const key_def *d = &KEYS[i];
+        const char *base = (const char *)job + d->off;
+        json_t *v = NULL;
+        switch (d->kind) {
+        case K_STR:
+            v = *(char *const *)base ? json_string(*(char *const *)base) : NULL;
+            break;
+        case K_INT:
+            v = json_integer(*(const int64_t *)base);
+            break;
+        case K_NUM:
+            v = json_real(*(const double *)base);
+            break;
+        case K_BOOL:
+            v = json_boolean(*(const int *)base);
+            break;
+        case K_BATCH: {
+            int64_t b = *(const int64_t *)base;
+            v = b == 0 ? json_string("full") : json_integer(b);
+            break;
+        }
+        case K_LIST: {
+            char *const *list = *(char **const *)base;
+            int n = *(const int *)((const char *)job + d->count_off);
+            if (n == 0) break;
+            v = json_array();
+            for (int j = 0; j < n; j++) json_array_append_new(v, json_string(list[j]));
+            break;
+        }
+        }
+        if (v) set_path(root, d->path, v);
+    }
+    char *s = json_dumps(root, JSON_PRESERVE_ORDER | JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(root);
+    return s;
+}
+
+static mb_err build(const ctx *cx, json_t *root, mb_job **out) {
+    mb_job *job = calloc(1, sizeof *job);
+    if (!job) return mb_error_set(MB_EUSAGE, "out of memory reading the job");
+    mb_err err = check_tree(cx, root, "");
+    if (!err) err = fill(cx, root, job);
+    if (!err) err = validate(cx, job);
+    if (!err) {
+        job->canonical = canonical(job);
+        if (!job->canonical) err = mb_error_set(MB_EUSAGE, "out of memory reading the job");
+    }
+    if (err) {
+        mb_job_free(job);
+        return err;
+    }
+    *out = job;
+    return MB_OK;
+}
+
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (cap - n - 1 == 0) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (buf) buf[n] = '\0';
+    return buf;
+}
+
+/* The job name defaults to the file's base name without its extension. */
+static char *name_from_path(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char *name = dupstr(slash ? slash + 1 : path);
+    char *dot = name ? strrchr(name, '.') : NULL;
+    if (dot && dot != name) *dot = '\0';
+    return name;
+}
+
+mb_err mb_job_load(const char *path, char *const *sets, int nsets, mb_job **out) {
+    *out = NULL;
+    char *text = NULL;
+    json_t *root = NULL;
+    json_error_t je;
+    mb_err err = MB_OK;
+    if (path) {
+        text = read_text(path);
+        if (!text)
+            return mb_error_set(MB_EUSAGE, "%s: cannot read the job file: %s", path,
+                                strerror(errno));
+        root = json_loads(text, JSON_REJECT_DUPLICATES, &je);
+        if (!root) {
+            err = mb_error_set(MB_EUSAGE, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+            goto out;
+        }
+        if (!json_is_object(root)) {
+            err = mb_error_set(MB_EUSAGE, "%s: a job file is a JSON object", path);
+            goto out;
+        }
+    } else {
+        root = json_object();
+    }
+    if (path && !json_object_get(root, "name")) {
+        char *name = name_from_path(path);
+        json_object_set_new(root, "name", json_string(name ? name : "job"));
+        free(name);
+    }
+    ctx file_cx = {path ? path : "(job)", text};
+    err = check_tree(&file_cx, root, "");
+    if (err) goto out;
+    for (int i = 0; i < nsets; i++) {
+        const char *eq = strchr(sets[i], '=');
+        if (!eq || eq == sets[i]) {
+            err = mb_error_set(MB_EUSAGE, "--set %s: expected KEY=VALUE", sets[i]);
+            goto out;
+        }
+        char key[512];
+        snprintf(key, sizeof key, "%.*s", (int)(eq - sets[i]), sets[i]);
+        if (!find_key(key)) {
+            err = mb_error_set(MB_EUSAGE, "--set %s: unknown key '%s' (mbatch train --help)",
+                               sets[i], key);
+            goto out;
+        }
+        json_t *v = json_loads(eq + 1, JSON_DECODE_ANY, NULL);
+        if (!v) v = json_string(eq + 1);
+        set_path(root, key, v);
+        ctx set_cx = {sets[i], NULL};
+        char wrapped[600];
+        snprintf(wrapped, sizeof wrapped, "--set %s", sets[i]);
+        set_cx.file = wrapped;
+        err = check_tree(&set_cx, root, "");
+        if (err) goto out;
+    }
+    {
+        mb_job *job = NULL;
+        err = build(&file_cx, root, &job);
+        if (!err) *out = job;
+    }
+out:
+    json_decref(root);
+    free(text);
+    return err;
+}
+
+mb_err mb_job_from_canonical(const char *json, mb_job **out) {
+    json_error_t je;
+    json_t *root = json_loads(json, 0, &je);
+    if (!root) return mb_error_set(MB_EUSAGE, "canonical job: %s", je.text);
+    ctx cx = {"(canonical job)", json};
+    mb_err err = build(&cx, root, out);
+    json_decref(root);
+    return err;
+}
+
+void mb_job_free(mb_job *job) {
+    if (!job) return;
+    for (int i = 0; i < NKEYS; i++) {
+        const key_def *d = &KEYS[i];
+        char *base = (char *)job + d->off;
+        if (d->kind == K_STR) free(*(char **)base);
+        if (d->kind == K_LIST) {
+            char **list = *(char ***)base;
+            int n = *(int *)((char *)job + d->count_off);
+            for (int j = 0; list && j < n; j++) free(list[j]);
+            free(list);
+        }
+    }
+    free(job->canonical);
+    free(job);
+}
+
+void mb_job_print_keys(FILE *f) {
+    for (int i = 0; i < NKEYS; i++) {
+        const key_def *d = &KEYS[i];
+        char type[96];
+        if (d->choices)
+            snprintf(type, sizeof type, "%s", d->choices);
+        else
+            snprintf(type, sizeof type, "%s", kind_name(d->kind));
+        fprintf(f, "  %-34s %-28s default %s\n      %s\n", d->path, type, d->dflt ? d->dflt : "-",
+                d->help);
+    }
+}

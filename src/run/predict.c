@@ -1,0 +1,112 @@
+/* predict.c - apply a trained model to a dataset, distributed, with the model's preprocessing. */
+#include "mbatch/run.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mbatch/checkpoint.h"
+#include "mbatch/dataset.h"
+#include "mbatch/model.h"
+#include "mbatch/partition.h"
+#include "mbatch/preprocess.h"
+#include "shared.h"
+
+mb_err mb_predict(const mb_comm *c, const mb_predict_opts *o) {
+    mb_err err = MB_OK;
+    mb_ckpt ck;
+    mb_job *job = NULL;
+    mb_dataset *ds = NULL;
+    double *raw = NULL, *y = NULL, *X = NULL, *pred = NULL, *label = NULL;
+    memset(&ck, 0, sizeof ck);
+    double t0 = mb_wtime();
+
+    if (c->rank == 0) {
+        err = mb_ckpt_read(o->model, &ck);
+        if (!err && mb_job_from_canonical(ck.job_json, &job) != MB_OK) {
+            mb_error_clear();
+            err = mb_error_set(MB_EIO, "%s: the job saved in the model cannot be parsed", o->model);
+        }
+        mb_job_free(job);
+        job = NULL;
+    }
+    MB_TRY(mb_agree(c, err, NULL));
+    mb__ckpt_bcast(c, &ck);
+    MB_TRY(mb_job_from_canonical(ck.job_json, &job));
+
+    /* The input must have the training job's layout; the target is optional. */
+    mb_dataset_spec spec = mb__spec_from_job(job, o->data);
+    mb_io_mode mode = o->mode && strcmp(o->mode, "scatter") == 0 ? MB_IO_SCATTER : MB_IO_PARALLEL;
+    MB_TRY(mb_dataset_open(c, &spec, 0, &ds));
+    int64_t n = mb_dataset_rows(ds), ncol = mb_dataset_ncol(ds), lo, hi;
+    if (ncol != ck.ncol) {
+        err = mb_error_set(MB_EDATA, "%s: %lld feature columns, the model %s expects %lld", o->data,
+                           (long long)ncol, o->model, (long long)ck.ncol);
+    }
+    for (int64_t j = 0; !err && j < ncol; j++)
+        if (strcmp(mb_dataset_colname(ds, j), ck.columns[j]) != 0)
+            err = mb_error_set(MB_EDATA, "%s: feature %lld is '%s', the model %s expects '%s'",
+                               o->data, (long long)j, mb_dataset_colname(ds, j), o->model,
+                               ck.columns[j]);
+    MB_TRY(mb_agree(c, err, NULL));
+    mb_shard_bounds(n, c->rank, c->size, &lo, &hi);
+    int64_t m = hi - lo, kout = ck.model_type == MB_MODEL_SOFTMAX ? ck.k : 1;
+    int has_y = mb_dataset_has_target(ds);
+    raw = mb__alloc(sizeof(double) * (size_t)(m * ncol), "the raw shard");
+    y = mb__alloc(sizeof(double) * (size_t)m, "the labels");
+    X = mb__alloc(sizeof(double) * (size_t)(m * ck.d), "the features");
+    pred = mb__alloc(sizeof(double) * (size_t)(m * kout), "the predictions");
+    label = mb__alloc(sizeof(double) * (size_t)m, "the predicted labels");
+    MB_TRY(mb_agree(c, raw && y && X && pred && label ? MB_OK : mb_error_code(), NULL));
+    MB_TRY(mb_dataset_read(c, ds, mode, raw, has_y ? y : NULL));
+
+    mb_pre_expand(raw, m, ncol, ck.ncat, (const int64_t *const *)ck.cats, X);
+    mb_pre_apply(X, m, ck.d, ck.mean, ck.std);
+    mb_model_type t = (mb_model_type)ck.model_type;
+    mb_model_predict(t, X, m, ck.d, ck.k, ck.theta, pred);
+    /* The label column: the value (linear), 1 if P(y=1) >= 0.5 (logistic), the argmax. */
+    for (int64_t i = 0; i < m; i++) {
+        if (t == MB_MODEL_LINEAR) {
+            label[i] = pred[i];
+        } else if (t == MB_MODEL_LOGISTIC) {
+            label[i] = pred[i] >= 0.5 ? 1.0 : 0.0;
+        } else {
+            int64_t best = 0;
+            for (int64_t j = 1; j < kout; j++)
+                if (pred[i * kout + j] > pred[i * kout + best]) best = j;
+            label[i] = (double)best;
+        }
+    }
+    MB_TRY(mb_predictions_write(c, o->out, n, kout, lo, hi, pred, label));
+
+    if (has_y) {
+        /* With a target present, report how good the predictions are. */
+        double acc[2] = {0, 0};
+        for (int64_t i = 0; i < m; i++) {
+            if (t == MB_MODEL_LINEAR)
+                acc[0] += (label[i] - y[i]) * (label[i] - y[i]);
+            else
+                acc[0] += label[i] == y[i];
+        }
+        acc[1] = (double)m;
+        mb_allreduce_sum(c, acc, 2);
+        if (c->rank == 0 && o->progress)
+            printf("mbatch: %s on %lld rows: %s %.6g\n", mb__model_name(t), (long long)n,
+                   t == MB_MODEL_LINEAR ? "rmse" : "accuracy",
+                   t == MB_MODEL_LINEAR ? sqrt(acc[0] / acc[1]) : acc[0] / acc[1]);
+    }
+    if (c->rank == 0 && o->progress)
+        printf("mbatch: wrote %s (%lld rows, %lld column%s) in %.2f s\n", o->out, (long long)n,
+               (long long)kout, kout == 1 ? "" : "s", mb_wtime() - t0);
+out:
+    mb_dataset_close(ds);
+    mb_job_free(job);
+    mb_ckpt_clear(&ck);
+    free(raw);
+    free(y);
+    free(X);
+    free(pred);
+    free(label);
+    return err;
+}
