@@ -197,13 +197,22 @@ static const char *json_type_name(const json_t *v) {
 typedef struct ctx {
     const char *file;
     const char *text;
+    char *const *sets; /* --set overrides: a value they set is blamed on them */
+    int nsets;
 } ctx;
 
 static mb_err fail_at(const ctx *cx, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static mb_err fail_at(const ctx *cx, const char *path, const char *fmt, ...) {
     char where[512] = "";
-    if (cx->text && path) {
+    const char *set = NULL;
+    for (int i = 0; path && i < cx->nsets; i++) {
+        size_t n = strlen(path);
+        if (strncmp(cx->sets[i], path, n) == 0 && cx->sets[i][n] == '=') set = cx->sets[i];
+    }
+    if (set) {
+        snprintf(where, sizeof where, "--set %s: ", set);
+    } else if (cx->text && path) {
         int line, col;
         key_position(cx->text, path, &line, &col);
         if (line > 0)
@@ -562,7 +571,7 @@ mb_err mb_job_load(const char *path, char *const *sets, int nsets, mb_job **out)
         json_object_set_new(root, "name", json_string(name ? name : "job"));
         free(name);
     }
-    ctx file_cx = {path ? path : "(job)", text};
+    ctx file_cx = {path ? path : "(job)", text, sets, nsets};
     err = check_tree(&file_cx, root, "");
     if (err) goto out;
     for (int i = 0; i < nsets; i++) {
@@ -581,11 +590,7 @@ mb_err mb_job_load(const char *path, char *const *sets, int nsets, mb_job **out)
         json_t *v = json_loads(eq + 1, JSON_DECODE_ANY, NULL);
         if (!v) v = json_string(eq + 1);
         set_path(root, key, v);
-        ctx set_cx = {sets[i], NULL};
-        char wrapped[600];
-        snprintf(wrapped, sizeof wrapped, "--set %s", sets[i]);
-        set_cx.file = wrapped;
-        err = check_tree(&set_cx, root, "");
+        err = check_tree(&file_cx, root, "");
         if (err) goto out;
     }
     {
@@ -603,7 +608,7 @@ mb_err mb_job_from_canonical(const char *json, mb_job **out) {
     json_error_t je;
     json_t *root = json_loads(json, 0, &je);
     if (!root) return mb_error_set(MB_EUSAGE, "canonical job: %s", je.text);
-    ctx cx = {"(canonical job)", json};
+    ctx cx = {"(canonical job)", json, NULL, 0};
     mb_err err = build(&cx, root, out);
     json_decref(root);
     return err;
