@@ -33,7 +33,8 @@ static hid_t put_dset(hid_t loc, const char *name, hid_t ftype, int ndims, const
     hid_t sp = H5Screate_simple(ndims, dims, NULL);
     hid_t d = H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     MT_CHECK(d >= 0);
-    if (dims[0] > 0) MT_CHECK(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0);
+    if (dims[0] > 0)
+        MT_CHECK(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0);
     H5Sclose(sp);
     return d;
 }
@@ -64,8 +65,8 @@ static void put_columns_attr(hid_t d, const char *const *names, int n, int vlen)
 static const char *const COLS[D_BIG] = {"a", "b", "c", "d", "e"};
 
 /* /X [n, d] of v(i, j) (with an optional bad value at (bad_row, bad_col)), /y [ny] = i % 3. */
-static void write_matrix(const char *file, hid_t xtype, int64_t n, int64_t d, int attr,
-                         int64_t ny, int64_t bad_row, int64_t bad_col, double bad) {
+static void write_matrix(const char *file, hid_t xtype, int64_t n, int64_t d, int attr, int64_t ny,
+                         int64_t bad_row, int64_t bad_col, double bad) {
     hid_t f = H5Fcreate(file, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     MT_CHECK(f >= 0);
     double *x = malloc(sizeof *x * (size_t)(n * d + 1)), *y = malloc(sizeof *y * (size_t)(ny + 1));
@@ -151,8 +152,8 @@ static void expect_error(mb_err got, mb_err want, const char *file, const char *
         MT_CHECK(0);
     }
     if (!strstr(msg, file) || !strstr(msg, what) || (what2 && !strstr(msg, what2))) {
-        fprintf(stderr, "rank %d: message '%s' lacks '%s' / '%s' / '%s'\n", mt_comm.rank, msg,
-                file, what, what2 ? what2 : "");
+        fprintf(stderr, "rank %d: message '%s' lacks '%s' / '%s' / '%s'\n", mt_comm.rank, msg, file,
+                what, what2 ? what2 : "");
         MT_CHECK(0);
     }
     mb_error_clear();
@@ -222,7 +223,8 @@ static uint64_t test_matrix(const char *file) {
 
     shard p = read_shard(ds, MB_IO_PARALLEL, 1), s = read_shard(ds, MB_IO_SCATTER, 1);
     for (int64_t i = p.lo; i < p.hi; i++) {
-        for (int64_t j = 0; j < D_BIG; j++) MT_CHECK_NEAR(p.raw[(i - p.lo) * D_BIG + j], v(i, j), 0);
+        for (int64_t j = 0; j < D_BIG; j++)
+            MT_CHECK_NEAR(p.raw[(i - p.lo) * D_BIG + j], v(i, j), 0);
         MT_CHECK_NEAR(p.y[i - p.lo], (double)(i % 3), 0);
     }
     check_same(&p, &s);
@@ -252,8 +254,13 @@ static void test_subset(const char *file, uint64_t full_sum) {
 
 static void test_columns(const char *file) {
     char *feat[] = {"g", "cat", "f", "k"}, *cats[] = {"cat"};
-    mb_dataset_spec spec = {.path = file, .group = "/t", .features = feat, .nfeatures = 4,
-                            .target = "label", .categorical = cats, .ncategorical = 1};
+    mb_dataset_spec spec = {.path = file,
+                            .group = "/t",
+                            .features = feat,
+                            .nfeatures = 4,
+                            .target = "label",
+                            .categorical = cats,
+                            .ncategorical = 1};
     mb_dataset *ds = open_ok(&spec, 1);
     MT_CHECK_INT(mb_dataset_rows(ds), N_BIG);
     MT_CHECK_INT(mb_dataset_ncol(ds), 4);
@@ -377,14 +384,14 @@ static void test_errors(const char *m64, const char *cols) {
     sm.nfeatures = 1;
     open_fails(&sm, 1, MB_EDATA, "/X has no 'columns' attribute", NULL);
     mb_dataset_spec ss = {.path = strx, .X = "/X", .y = "/y"};
-    open_fails(&ss, 1, MB_EDATA, "/X has an unsupported dtype (string); expected float32 or float64",
-               NULL);
+    open_fails(&ss, 1, MB_EDATA,
+               "/X has an unsupported dtype (string); expected float32 or float64", NULL);
     mb_dataset_spec se = {.path = empty, .X = "/X", .y = "/y"};
     open_fails(&se, 1, MB_EDATA, "/X has zero rows", NULL);
 
     char *cf[] = {"f", "foo"}, *cc[] = {"fcat"}, *cs[] = {"f", "short"}, *cfc[] = {"f", "fcat"};
-    mb_dataset_spec sc = {.path = cols, .group = "/t", .features = cf, .nfeatures = 2,
-                          .target = "label"};
+    mb_dataset_spec sc = {
+        .path = cols, .group = "/t", .features = cf, .nfeatures = 2, .target = "label"};
     open_fails(&sc, 1, MB_EDATA, "column 'foo' not found in group /t",
                "(has: cat, f, fcat, g, k, label, short)");
     sc.features = cs;
