@@ -46,16 +46,21 @@ typedef struct mb_ckpt {
     char *target;        /* target name (for predict's label column), may be NULL */
 } mb_ckpt;
 
-/* Write c to dir/name atomically. Creates dir if needed. */
+/* Write c to dir/name atomically. Creates dir if needed. opt_v, opt_m, mean, std and target
+ * may be NULL (not written; read back as NULL). MB_EUSAGE if c is inconsistent (nparam !=
+ * mb_model_nparam(d, k), unknown model type), MB_EIO naming the path and step otherwise. */
 mb_err mb_ckpt_write(const char *dir, const char *name, const mb_ckpt *c);
-/* Read a complete checkpoint (MB_EIO if missing, unreadable or not complete). */
+/* Read a complete checkpoint (MB_EIO if missing, unreadable or not complete). *c is
+ * overwritten without being freed; on failure it is left zeroed. */
 mb_err mb_ckpt_read(const char *path, mb_ckpt *c);
 void mb_ckpt_clear(mb_ckpt *c); /* frees every member; NULL-safe; leaves *c zeroed */
 
 /* The newest complete dir/ckpt-<step>.h5 (by step); *path malloc'd, NULL if none.
  * Incomplete or unreadable files are skipped. */
 mb_err mb_ckpt_latest(const char *dir, char **path, int64_t *step);
-/* Remove all but the newest `keep` ckpt-<step>.h5 files of dir (and stale temporaries). */
+/* Remove all but the newest `keep` complete ckpt-<step>.h5 files of dir (keep <= 0 keeps all),
+ * and temporaries of writers no longer running. Files that are not complete checkpoints are
+ * left alone. */
 mb_err mb_ckpt_prune(const char *dir, int keep);
 
 /* Predictions: /predictions [N] (kout == 1) or [N, kout], /label [N] (float64), written with
