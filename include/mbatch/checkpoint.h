@@ -15,24 +15,24 @@
 
 typedef struct mb_ckpt {
     /* model */
-    int model_type;      /* mb_model_type */
-    int64_t d, k;        /* expanded features, outputs */
-    int64_t nparam;      /* mb_model_nparam(d, k) */
-    double *theta;       /* nparam */
+    int model_type; /* mb_model_type */
+    int64_t d, k;   /* expanded features, outputs */
+    int64_t nparam; /* mb_model_nparam(d, k) */
+    double *theta;  /* nparam */
     /* optimizer */
-    int optim_type;      /* mb_optim_type */
-    int64_t optim_t;     /* steps taken */
-    double *opt_v;       /* nparam or NULL */
-    double *opt_m;       /* nparam or NULL */
+    int optim_type;  /* mb_optim_type */
+    int64_t optim_t; /* steps taken */
+    double *opt_v;   /* nparam or NULL */
+    double *opt_m;   /* nparam or NULL */
     /* preprocessing */
-    int64_t ncol;        /* raw feature columns */
-    char **columns;      /* ncol names */
-    int64_t *ncat;       /* ncol: category count, 0 for numeric */
-    int64_t **cats;      /* ncol: sorted category codes (NULL for numeric) */
-    double *mean, *std;  /* d */
+    int64_t ncol;       /* raw feature columns */
+    char **columns;     /* ncol names */
+    int64_t *ncat;      /* ncol: category count, 0 for numeric */
+    int64_t **cats;     /* ncol: sorted category codes (NULL for numeric) */
+    double *mean, *std; /* d */
     /* progress and provenance (attributes on /) */
-    int64_t epoch;       /* epochs completed */
-    int64_t step;        /* optimizer steps taken */
+    int64_t epoch; /* epochs completed */
+    int64_t step;  /* optimizer steps taken */
     int64_t samples_seen;
     uint64_t seed;
     double lr;
@@ -42,8 +42,8 @@ typedef struct mb_ckpt {
     char *dataset_path;
     int64_t dataset_rows;
     uint64_t dataset_checksum;
-    char *job_json;      /* the canonical job */
-    char *target;        /* target name (for predict's label column), may be NULL */
+    char *job_json; /* the canonical job */
+    char *target;   /* target name (for predict's label column), may be NULL */
 } mb_ckpt;
 
 /* Write c to dir/name atomically. Creates dir if needed. opt_v, opt_m, mean, std and target
@@ -66,5 +66,5 @@ mb_err mb_ckpt_prune(const char *dir, int keep);
 /* Predictions: /predictions [N] (kout == 1) or [N, kout], /label [N] (float64), written with
  * collective parallel HDF5, each rank its rows [lo, hi). The file is created anew (truncated)
  * via a temporary name and renamed when complete. Collective. */
-mb_err mb_predictions_write(const mb_comm *c, const char *path, int64_t n, int64_t kout,
-                            int64_t lo, int64_t hi, const double *pred, const double *label);
+mb_err mb_predictions_write(const mb_comm *c, const char *path, int64_t n, int64_t kout, int64_t lo,
+                            int64_t hi, const double *pred, const double *label);

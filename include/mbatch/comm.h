@@ -23,12 +23,13 @@ typedef struct mb_comm {
 mb_err mb_comm_init(int *argc, char ***argv, mb_comm *c);
 /* Wrap an existing communicator (duplicated). Collective over comm. */
 mb_err mb_comm_from(MPI_Comm comm, mb_comm *c);
-void mb_comm_free(mb_comm *c);        /* Collective. */
-void mb_comm_finalize(void);          /* MPI_Finalize if mbatch initialized MPI. */
+void mb_comm_free(mb_comm *c); /* Collective. */
+void mb_comm_finalize(void);   /* MPI_Finalize if mbatch initialized MPI. */
 
 /* Collective: combine each rank's local err. Returns the agreed code (the highest-priority
  * failure: the one of the lowest failing rank); on failure every rank's error slot holds that
- * rank's message, prefixed "rank R: " when R != 0 or size > 1. *who (may be NULL) gets R. */
+ * rank's message, prefixed "rank R: " when R != 0 (rank 0 is
+ * where metadata is validated, so its messages stay unprefixed). *who (may be NULL) gets R. */
 mb_err mb_agree(const mb_comm *c, mb_err err, int *who);
 
 /* Collectives, aborting on MPI failure. */

@@ -20,13 +20,13 @@ typedef enum { MB_IO_PARALLEL = 0, MB_IO_SCATTER = 1 } mb_io_mode;
 
 typedef struct mb_dataset_spec {
     const char *path;
-    const char *X, *y;         /* matrix layout; NULL when group is set */
-    const char *group;         /* columns layout */
-    char *const *features;     /* nfeatures names; matrix layout: names from the `columns`
-                                  attribute (all columns when nfeatures == 0) */
+    const char *X, *y;     /* matrix layout; NULL when group is set */
+    const char *group;     /* columns layout */
+    char *const *features; /* nfeatures names; matrix layout: names from the `columns`
+                              attribute (all columns when nfeatures == 0) */
     int nfeatures;
-    const char *target;        /* columns layout: the target column's name */
-    char *const *categorical;  /* names of integer columns to one-hot encode (subset of features) */
+    const char *target;       /* columns layout: the target column's name */
+    char *const *categorical; /* names of integer columns to one-hot encode (subset of features) */
     int ncategorical;
 } mb_dataset_spec;
 

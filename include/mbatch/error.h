@@ -31,7 +31,7 @@ const char *mb_errname(mb_err e);  /* "MB_EDATA" */
  * The first error wins: a later call does not overwrite an unread message. */
 mb_err mb_error_set(mb_err err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 mb_err mb_error_vset(mb_err err, const char *fmt, va_list ap);
-mb_err mb_error_code(void);        /* the recorded code, MB_OK if none */
+mb_err mb_error_code(void);         /* the recorded code, MB_OK if none */
 const char *mb_error_message(void); /* the recorded message, "" if none */
 void mb_error_clear(void);
 /* Replace the slot unconditionally (used when the agreed message arrives from another rank). */

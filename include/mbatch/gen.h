@@ -14,16 +14,16 @@
 #include "mbatch/error.h"
 
 typedef struct mb_gen_opts {
-    const char *kind;   /* "linear" | "logistic" | "softmax" */
-    int64_t rows, cols; /* numeric feature columns */
-    int64_t classes;    /* softmax, default 3 */
-    int64_t categorical;/* extra int32 categorical columns c0.. (columns layout only) */
-    int64_t levels;     /* codes per categorical column, default 4 (when 0) */
-    const char *layout; /* "matrix" (/X, /y; default when NULL) | "columns" (group /data with
-                         * 1-D x0.., c0.., y) */
-    int float32;        /* store features as float32 */
-    double noise;       /* linear: noise std >= 0, taken as given (0 = noiseless): callers
-                         * apply the default of 0.1 */
+    const char *kind;    /* "linear" | "logistic" | "softmax" */
+    int64_t rows, cols;  /* numeric feature columns */
+    int64_t classes;     /* softmax, default 3 */
+    int64_t categorical; /* extra int32 categorical columns c0.. (columns layout only) */
+    int64_t levels;      /* codes per categorical column, default 4 (when 0) */
+    const char *layout;  /* "matrix" (/X, /y; default when NULL) | "columns" (group /data with
+                          * 1-D x0.., c0.., y) */
+    int float32;         /* store features as float32 */
+    double noise;        /* linear: noise std >= 0, taken as given (0 = noiseless): callers
+                          * apply the default of 0.1 */
     uint64_t seed;
     const char *out;
 } mb_gen_opts;

@@ -38,6 +38,6 @@ typedef struct mb_kpis {
 mb_err mb_metrics_init(const char *path, int64_t keep_from);
 mb_err mb_metrics_append(const char *path, const mb_epoch_row *row);
 mb_err mb_metrics_ranks(const char *path, const mb_rank_row *rows, int n); /* replaces /ranks */
-mb_err mb_metrics_kpis(const char *path, const mb_kpis *k);                 /* attributes on / */
+mb_err mb_metrics_kpis(const char *path, const mb_kpis *k);                /* attributes on / */
 /* Read back /epochs (for tests, inspect): *rows malloc'd. */
 mb_err mb_metrics_read(const char *path, mb_epoch_row **rows, int64_t *n);

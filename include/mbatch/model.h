@@ -23,8 +23,8 @@ int64_t mb_model_work_size(int64_t k); /* MB_MODEL_CHUNK * k + k */
 
 /* g[0 .. nparam) += sum over rows of d(loss)/d(theta); returns the summed loss. Every label must
  * pass mb_model_label_ok (a softmax label indexes the row's scores unchecked). */
-double mb_model_grad(mb_model_type type, const double *X, const double *y, int64_t rows,
-                     int64_t d, int64_t k, const double *theta, double *g, double *work);
+double mb_model_grad(mb_model_type type, const double *X, const double *y, int64_t rows, int64_t d,
+                     int64_t k, const double *theta, double *g, double *work);
 
 /* Sets *loss_sum and *metric_sum (does not add to them) to the summed loss and the summed metric
  * over rows: for linear the squared error (sum of r^2), for classifiers the number of correct

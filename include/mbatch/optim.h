@@ -9,13 +9,13 @@ typedef enum { MB_OPT_SGD = 0, MB_OPT_ADAM = 1 } mb_optim_type;
 
 typedef struct mb_optim {
     mb_optim_type type;
-    int64_t n;       /* parameters */
-    double momentum; /* sgd */
-    int nesterov;    /* sgd */
+    int64_t n;                /* parameters */
+    double momentum;          /* sgd */
+    int nesterov;             /* sgd */
     double beta1, beta2, eps; /* adam */
-    int64_t t;       /* steps taken (adam bias correction) */
-    double *v;       /* sgd velocity / adam second moment, n doubles, zero-initialized */
-    double *m;       /* adam first moment (NULL for sgd) */
+    int64_t t;                /* steps taken (adam bias correction) */
+    double *v;                /* sgd velocity / adam second moment, n doubles, zero-initialized */
+    double *m;                /* adam first moment (NULL for sgd) */
 } mb_optim;
 
 /* Zeroes the state and sets momentum 0, nesterov 0, beta1 0.9, beta2 0.999, eps 1e-8 (set the
@@ -33,9 +33,9 @@ typedef enum { MB_SCHED_CONSTANT = 0, MB_SCHED_STEP = 1, MB_SCHED_COSINE = 2 } m
 
 typedef struct mb_schedule {
     mb_sched_type type;
-    int64_t step_epochs; /* step: decay every step_epochs epochs */
-    double gamma;        /* step: multiply by gamma */
-    double min_lr;       /* cosine: floor */
+    int64_t step_epochs;  /* step: decay every step_epochs epochs */
+    double gamma;         /* step: multiply by gamma */
+    double min_lr;        /* cosine: floor */
     double warmup_epochs; /* linear warm-up from lr / (warmup_epochs + 1); see mb_lr_at */
 } mb_schedule;
 

@@ -73,7 +73,7 @@ mb_err mb_agree(const mb_comm *c, mb_err err, int *who) {
         pkt.code = err;
         const char *m = mb_error_message();
         if (!m[0]) m = mb_strerror(err);
-        if (c->size > 1 && strncmp(m, "rank ", 5) != 0)
+        if (c->rank != 0 && strncmp(m, "rank ", 5) != 0)
             snprintf(pkt.msg, sizeof pkt.msg, "rank %d: %s", c->rank, m);
         else
             snprintf(pkt.msg, sizeof pkt.msg, "%s", m);

@@ -231,32 +231,6 @@ out:
     return err;
 }
 
-/* mkdir -p: create every missing component of dir. */
-static mb_err make_dirs(const char *dir) {
-    mb_err err = MB_OK;
-    char *p = dup_str(dir);
-    if (!p) return mb_error_set(MB_EIO, "%s: out of memory", dir);
-    size_t n = strlen(p);
-    for (size_t i = 1; i <= n; i++) {
-        if (p[i] != '/' && p[i] != '\0') continue;
-        char saved = p[i];
-        p[i] = '\0';
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            err = mb_error_set(MB_EIO, "%s: cannot create directory: %s", p, strerror(errno));
-            goto out;
-        }
-        p[i] = saved;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0)
-        err = mb_error_set(MB_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
-    else if (!S_ISDIR(st.st_mode))
-        err = mb_error_set(MB_EIO, "%s: cannot create directory: a file of that name exists", dir);
-out:
-    free(p);
-    return err;
-}
-
 mb_err mb_ckpt_write(const char *dir, const char *name, const mb_ckpt *c) {
     mb_err err = MB_OK;
     hid_t ids[2] = {H5I_INVALID_HID, H5I_INVALID_HID}; /* fapl, file */
@@ -276,7 +250,7 @@ mb_err mb_ckpt_write(const char *dir, const char *name, const mb_ckpt *c) {
         goto out;
     }
     MB_TRY(check_ckpt(final, c));
-    MB_TRY(make_dirs(dir));
+    MB_TRY(mb__mkdir_p(dir));
 
     MB_H5(ids[0] = sec2_fapl());
     have_tmp = 1; /* H5Fcreate may leave a partial file behind even when it fails */

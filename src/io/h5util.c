@@ -1,7 +1,10 @@
 /* h5util.c - HDF5 error reporting and durability helpers for src/io. */
 #include "h5util.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,14 +35,29 @@ void mb__h5_close_all(hid_t *ids, int n) {
     for (int i = 0; i < n; i++) {
         if (ids[i] < 0) continue;
         switch (H5Iget_type(ids[i])) {
-        case H5I_FILE: H5Fclose(ids[i]); break;
-        case H5I_GROUP: H5Gclose(ids[i]); break;
-        case H5I_DATASET: H5Dclose(ids[i]); break;
-        case H5I_DATASPACE: H5Sclose(ids[i]); break;
-        case H5I_DATATYPE: H5Tclose(ids[i]); break;
-        case H5I_ATTR: H5Aclose(ids[i]); break;
-        case H5I_GENPROP_LST: H5Pclose(ids[i]); break;
-        default: break;
+        case H5I_FILE:
+            H5Fclose(ids[i]);
+            break;
+        case H5I_GROUP:
+            H5Gclose(ids[i]);
+            break;
+        case H5I_DATASET:
+            H5Dclose(ids[i]);
+            break;
+        case H5I_DATASPACE:
+            H5Sclose(ids[i]);
+            break;
+        case H5I_DATATYPE:
+            H5Tclose(ids[i]);
+            break;
+        case H5I_ATTR:
+            H5Aclose(ids[i]);
+            break;
+        case H5I_GENPROP_LST:
+            H5Pclose(ids[i]);
+            break;
+        default:
+            break;
         }
         ids[i] = H5I_INVALID_HID;
     }
@@ -51,4 +69,30 @@ int mb__fsync_path(const char *path) {
     int rc = fsync(fd);
     close(fd);
     return rc;
+}
+
+/* mkdir -p: create every missing component of dir. */
+mb_err mb__mkdir_p(const char *dir) {
+    mb_err err = MB_OK;
+    char *p = strdup(dir);
+    if (!p) return mb_error_set(MB_EIO, "%s: out of memory", dir);
+    size_t n = strlen(p);
+    for (size_t i = 1; i <= n; i++) {
+        if (p[i] != '/' && p[i] != '\0') continue;
+        char saved = p[i];
+        p[i] = '\0';
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            err = mb_error_set(MB_EIO, "%s: cannot create directory: %s", p, strerror(errno));
+            goto out;
+        }
+        p[i] = saved;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        err = mb_error_set(MB_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
+    else if (!S_ISDIR(st.st_mode))
+        err = mb_error_set(MB_EIO, "%s: cannot create directory: a file of that name exists", dir);
+out:
+    free(p);
+    return err;
 }

@@ -27,3 +27,6 @@ void mb__h5_close_all(hid_t *ids, int n);
 
 /* fsync a file or directory by path; returns 0 or -1 (errno set). */
 int mb__fsync_path(const char *path);
+
+/* mkdir -p: create every missing component of dir (MB_EIO naming the component). */
+mb_err mb__mkdir_p(const char *dir);

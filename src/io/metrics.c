@@ -249,6 +249,13 @@ mb_err mb_metrics_init(const char *path, int64_t keep_from) {
     mb_err err = MB_OK;
     hid_t file = H5I_INVALID_HID;
     mb__h5_quiet();
+    char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
+    if (slash && slash != dir) {
+        *slash = '\0';
+        err = mb__mkdir_p(dir);
+    }
+    free(dir);
+    if (err) return err;
     if (!file_exists(path)) return create_file(path);
     if (!metrics_readable(path)) {
         /* A job killed while HDF5 was writing can leave the file unreadable. The run itself is

@@ -29,7 +29,7 @@ typedef struct key_def {
 static const key_def KEYS[] = {
     {"name", K_STR, F(name), 0, NULL, NULL, 0, 0, "job name (default: the job file's base name)"},
     {"job_type", K_STR, F(job_type), 0, "\"train\"", "train", 0, 0, "what the job does"},
-    {"epochs", K_INT, F(epochs), 0, "10", NULL, 0, 1e9, "passes over the training set"},
+    {"epochs", K_INT, F(epochs), 0, "10", NULL, 1, 1e9, "passes over the training set"},
     {"seed", K_INT, F(seed), 0, "42", NULL, 0, 9.007199254740992e15,
      "seed of the split, the shuffles and the initialization"},
     {"run_dir", K_STR, F(run_dir), 0, NULL, NULL, 0, 0, "output directory (default: runs/<name>)"},

@@ -313,6 +313,15 @@ static mb_err save(const mb_comm *c, const mb_job *job, state *s, const char *na
     return mb_agree(c, err, NULL);
 }
 
+/* A live line on a terminal, plain lines in logs. Open MPI hands ranks a pseudo-terminal even
+ * when mpirun's own output goes to a file, so MBATCH_PROGRESS=plain|live overrides the guess. */
+static int live_progress(void) {
+    const char *env = getenv("MBATCH_PROGRESS");
+    if (env && strcmp(env, "plain") == 0) return 0;
+    if (env && strcmp(env, "live") == 0) return 1;
+    return isatty(STDOUT_FILENO);
+}
+
 static void progress_line(const mb_job *job, const mb_epoch_row *r, double eta, int tty,
                           int classify) {
     char etas[32];
@@ -334,7 +343,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     mb_err err = MB_OK;
     double t_start = mb_wtime(), io_s = 0;
     mb_model_type t = mb__model_type(job->model.type);
-    int resumed = 0, tty = c->rank == 0 && isatty(STDOUT_FILENO);
+    int resumed = 0, tty = c->rank == 0 && o->progress && live_progress();
     char metrics_path[4096];
     snprintf(metrics_path, sizeof metrics_path, "%s/metrics.h5", job->run_dir);
 
@@ -414,7 +423,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     if (strcmp(job->optimizer.schedule.type, "step") == 0) sched.type = MB_SCHED_STEP;
     if (strcmp(job->optimizer.schedule.type, "cosine") == 0) sched.type = MB_SCHED_COSINE;
 
-    double *theta = s.ck.theta, *g = s.pkt, compute_total = 0;
+    double *theta = s.ck.theta, *g = s.pkt, compute_total = 0, last_live = mb_wtime();
     int64_t start_epoch = s.ck.epoch, start_batch = s.ck.step - s.ck.epoch * nb;
     if (start_batch < 0 || start_batch > nb) start_batch = 0;
     int classify = t != MB_MODEL_LINEAR;
@@ -471,9 +480,12 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
             grad_norm = sqrt(norm2);
             compute_s += (t1 - t0) + (mb_wtime() - t2);
             comm_s += t2 - t1;
-            if (tty && !full && (b % 64 == 0))
+            if (tty && mb_wtime() - last_live > 0.5) {
                 printf("\repoch %lld/%lld  %3.0f%%\033[K", (long long)(e + 1),
                        (long long)job->epochs, 100.0 * (double)(b + 1) / (double)nb);
+                fflush(stdout);
+                last_live = mb_wtime();
+            }
             if (job->checkpoint.every_steps > 0 && s.ck.step % job->checkpoint.every_steps == 0 &&
                 b + 1 < nb) {
                 double ts = mb_wtime();

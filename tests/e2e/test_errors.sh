@@ -57,7 +57,7 @@ expect 2 '^mbatch: rank 1: labelhalf\.h5: /y row 6 has label 0\.5; logistic' 2 t
 expect 2 '^mbatch: zero\.h5: /X has zero rows' 2 train zero.json
 expect 2 "^mbatch: (rank [0-9]: )?cols\.h5: .*'cat'.*(not an integer|integer)" 2 train notint.json
 expect 1 "^mbatch: unknown\.json:4:13: unknown key 'model\.typo'" 2 train unknown.json
-expect 1 "^mbatch: types\.json:1:36: 'epochs' must be an integer, not a string" 2 train types.json
+expect 1 "^mbatch: types\.json:1:34: 'epochs' must be an integer, not a string" 2 train types.json
 expect 1 "^mbatch: choice\.json:.*'model\.type' is \"forest\"; expected one of: linear\|logistic\|softmax" 2 train choice.json
 expect 1 '^mbatch: syntax\.json:1:[0-9]+: ' 2 train syntax.json
 expect 1 "^mbatch: --set optimizer\.lrr=1: unknown key 'optimizer\.lrr'" 2 train good.json --set optimizer.lrr=1

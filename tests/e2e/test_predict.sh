@@ -9,7 +9,7 @@ job j.json '{"dataset": {"path": "cols.h5", "group": "/data",
   "model": {"type": "softmax", "l2": 0.001}, "optimizer": {"lr": 0.5, "momentum": 0.8},
   "batch": {"size": 128}, "epochs": 8}'
 mb 3 train j.json | tee train.log
-grep -qE '^epoch 8/8 ' train.log || fail "no progress line for epoch 8"
+tr '\r' '\n' <train.log | grep -qE '^epoch 8/8 ' || fail "no progress line for epoch 8"
 mb 2 predict --model runs/j/model.h5 --data cols.h5 --out p_par.h5 | tee predict.log
 grep -q "accuracy" predict.log || fail "no accuracy reported"
 mb 3 predict --model runs/j/model.h5 --data cols.h5 --out p_sca.h5 --io scatter --quiet
