@@ -16,302 +16,7 @@
 #include "mbatch/place.h"
 #include "mbatch/preprocess.h"
 #include "shared.h"
-
-/* Everything one rank holds for a job; one owner, freed by state_free. */
-typedef struct state {
-    mb_dataset *ds;
-    int64_t n, ncol, d, k, nparam;
-    int64_t lo, hi;         /* this rank's file rows */
-    int64_t n_train, n_val; /* global */
-    int64_t mt, mv, t_lo;   /* local training/validation rows, first global training index */
-    double *Xtr, *ytr, *Xva, *yva;
-    double *Xperm, *yperm; /* mini-batch: this epoch's rows in batch order */
-    int64_t *order, *boff, *scratch;
-    double *work, *pkt; /* model workspace; gradient + loss + count */
-    mb_ckpt ck;         /* model, optimizer state and preprocessing: what checkpoints hold */
-    mb_optim opt;
-} state;
-
-static void state_free(state *s) {
-    mb_dataset_close(s->ds);
-    free(s->Xtr);
-    free(s->ytr);
-    free(s->Xva);
-    free(s->yva);
-    free(s->Xperm);
-    free(s->yperm);
-    free(s->order);
-    free(s->boff);
-    free(s->scratch);
-    free(s->work);
-    free(s->pkt);
-    /* The optimizer's arrays are shared with the checkpoint struct: free them once. */
-    s->ck.opt_v = s->ck.opt_m = NULL;
-    mb_ckpt_clear(&s->ck);
-    mb_optim_free(&s->opt);
-}
-
-static int64_t infer_classes(const mb_comm *c, mb_model_type t, int64_t classes, const double *y,
-                             int64_t m) {
-    if (t != MB_MODEL_SOFTMAX) return 1;
-    if (classes > 0) return classes;
-    int64_t mx = 1;
-    for (int64_t i = 0; i < m; i++)
-        if (isfinite(y[i]) && y[i] >= 0 && y[i] < 1e6 && (int64_t)y[i] > mx) mx = (int64_t)y[i];
-    mb_allreduce_max_i64(c, &mx, 1);
-    return mx + 1;
-}
-
-/* The categories of categorical column j: the codes present in the training rows, sorted. */
-static mb_err fit_categories(const mb_comm *c, state *s, const double *raw,
-                             const unsigned char *isval, int64_t j) {
-    int64_t m = s->hi - s->lo, range[2] = {INT64_MAX, INT64_MAX}; /* min, -max */
-    mb_err err = MB_OK;
-    for (int64_t i = 0; i < m; i++) {
-        double v = raw[i * s->ncol + j];
-        if (isval[i]) continue;
-        if (v != floor(v) || fabs(v) > 1e15) {
-            err = mb_error_set(MB_EDATA,
-                               "%s: categorical column '%s' row %lld holds %.17g, not an "
-                               "integer code",
-                               mb_dataset_path(s->ds), mb_dataset_colname(s->ds, j),
-                               (long long)(s->lo + i), v);
-            break;
-        }
-        if ((int64_t)v < range[0]) range[0] = (int64_t)v;
-        if (-(int64_t)v < range[1]) range[1] = -(int64_t)v;
-    }
-    MB_TRY(mb_agree(c, err, NULL));
-    mb_allreduce_min_i64(c, range, 2);
-    int64_t lo = range[0], hi = -range[1];
-    if (hi - lo >= 1000000) {
-        err = mb_error_set(MB_EDATA,
-                           "%s: categorical column '%s' has codes from %lld to %lld; "
-                           "more than 1000000 distinct codes is not a category",
-                           mb_dataset_path(s->ds), mb_dataset_colname(s->ds, j), (long long)lo,
-                           (long long)hi);
-        goto out;
-    }
-    int64_t span = hi - lo + 1, *count = calloc((size_t)span, sizeof *count);
-    if (!count) {
-        err = mb_error_set(MB_EENV, "out of memory counting categories");
-        goto out;
-    }
-    for (int64_t i = 0; i < m; i++)
-        if (!isval[i]) count[(int64_t)raw[i * s->ncol + j] - lo]++;
-    mb_allreduce_sum_i64(c, count, span);
-    int64_t n = 0;
-    for (int64_t v = 0; v < span; v++) n += count[v] > 0;
-    s->ck.ncat[j] = n;
-    s->ck.cats[j] = malloc(sizeof(int64_t) * (size_t)n);
-    for (int64_t v = 0, o = 0; v < span; v++)
-        if (count[v] > 0) s->ck.cats[j][o++] = v + lo;
-    free(count);
-out:
-    return err;
-}
-
-/* Read the shard, split it, fit (or take from a checkpoint) the preprocessing, build X. */
-static mb_err load(const mb_comm *c, const mb_job *job, state *s, int have_prep) {
-    mb_err err = MB_OK;
-    double *raw = NULL, *y = NULL;
-    unsigned char *isval = NULL;
-    mb_dataset_spec spec = mb__spec_from_job(job, NULL);
-    mb_io_mode mode = strcmp(job->io.mode, "scatter") == 0 ? MB_IO_SCATTER : MB_IO_PARALLEL;
-    mb_model_type t = mb__model_type(job->model.type);
-
-    MB_TRY(mb_dataset_open(c, &spec, 1, &s->ds));
-    s->n = mb_dataset_rows(s->ds);
-    s->ncol = mb_dataset_ncol(s->ds);
-    mb_shard_bounds(s->n, c->rank, c->size, &s->lo, &s->hi);
-    int64_t m = s->hi - s->lo;
-    raw = mb__alloc(sizeof(double) * (size_t)(m * s->ncol), "the raw shard");
-    y = mb__alloc(sizeof(double) * (size_t)m, "the labels");
-    isval = mb__alloc((size_t)m, "the split");
-    MB_TRY(mb_agree(c, raw && y && isval ? MB_OK : mb_error_code(), NULL));
-    MB_TRY(mb_dataset_read(c, s->ds, mode, raw, y));
-
-    /* Labels: the class count first (softmax may infer it), then every label checked. */
-    s->k = infer_classes(c, t, job->model.classes, y, m);
-    MB_TRY(mb_agree(c, mb__check_labels(s->ds, t, t == MB_MODEL_LOGISTIC ? 2 : s->k, y, m, s->lo),
-                    NULL));
-
-    /* The seeded split: exactly n_val validation rows, whatever the rank count. */
-    s->n_val = mb_split_nval(s->n, job->dataset.validation_fraction);
-    s->n_train = s->n - s->n_val;
-    for (int64_t i = 0; i < m; i++) {
-        isval[i] = (unsigned char)mb_split_is_val(s->lo + i, s->n, s->n_val, (uint64_t)job->seed);
-        s->mv += isval[i];
-    }
-    s->mt = m - s->mv;
-    s->t_lo = mb_exscan_i64(c, s->mt);
-
-    /* Preprocessing: categories and moments of the training rows, unless resuming. */
-    if (!have_prep) {
-        s->ck.ncol = s->ncol;
-        s->ck.columns = calloc((size_t)s->ncol + 1, sizeof *s->ck.columns);
-        s->ck.ncat = calloc((size_t)s->ncol + 1, sizeof *s->ck.ncat);
-        s->ck.cats = calloc((size_t)s->ncol + 1, sizeof *s->ck.cats);
-        for (int64_t j = 0; j < s->ncol; j++) {
-            const char *name = mb_dataset_colname(s->ds, j);
-            s->ck.columns[j] = strdup(name);
-            if (mb_dataset_is_categorical(s->ds, j)) MB_TRY(fit_categories(c, s, raw, isval, j));
-        }
-    } else if (s->ck.ncol != s->ncol) {
-        err = mb_error_set(MB_EUSAGE, "the checkpoint has %lld feature columns, the data %lld",
-                           (long long)s->ck.ncol, (long long)s->ncol);
-    }
-    MB_TRY(mb_agree(c, err, NULL));
-    s->d = mb_pre_width(s->ncol, s->ck.ncat);
-    s->Xtr = mb__alloc(sizeof(double) * (size_t)(s->mt * s->d), "the training shard");
-    s->ytr = mb__alloc(sizeof(double) * (size_t)s->mt, "the training labels");
-    s->Xva = mb__alloc(sizeof(double) * (size_t)(s->mv * s->d), "the validation shard");
-    s->yva = mb__alloc(sizeof(double) * (size_t)s->mv, "the validation labels");
-    MB_TRY(mb_agree(c, s->Xtr && s->ytr && s->Xva && s->yva ? MB_OK : mb_error_code(), NULL));
-    for (int64_t i = 0, it = 0, iv = 0; i < m; i++) {
-        double *dst = isval[i] ? s->Xva + iv * s->d : s->Xtr + it * s->d;
-        mb_pre_expand(raw + i * s->ncol, 1, s->ncol, s->ck.ncat, (const int64_t *const *)s->ck.cats,
-                      dst);
-        if (isval[i])
-            s->yva[iv++] = y[i];
-        else
-            s->ytr[it++] = y[i];
-    }
-    free(raw);
-    raw = NULL;
-
-    if (!have_prep) {
-        double *acc = calloc((size_t)s->d * 2 + 1, sizeof *acc);
-        unsigned char *onehot = calloc((size_t)s->d + 1, 1);
-        s->ck.mean = calloc((size_t)s->d + 1, sizeof(double));
-        s->ck.std = calloc((size_t)s->d + 1, sizeof(double));
-        for (int64_t j = 0, o = 0; j < s->ncol; j++) {
-            if (s->ck.ncat[j] == 0) {
-                o++;
-                continue;
-            }
-            for (int64_t v = 0; v < s->ck.ncat[j]; v++) onehot[o++] = 1;
-        }
-        mb_pre_colsum(s->Xtr, s->mt, s->d, acc);
-        mb_allreduce_sum(c, acc, s->d);
-        for (int64_t j = 0; j < s->d; j++) s->ck.mean[j] = acc[j] / (double)s->n_train;
-        memset(acc, 0, sizeof(double) * (size_t)s->d);
-        mb_pre_colsqdev(s->Xtr, s->mt, s->d, s->ck.mean, acc);
-        mb_allreduce_sum(c, acc, s->d);
-        mb_pre_finish(s->d, s->n_train, onehot, s->ck.mean, s->ck.std, acc);
-        free(acc);
-        free(onehot);
-    }
-    mb_pre_apply(s->Xtr, s->mt, s->d, s->ck.mean, s->ck.std);
-    mb_pre_apply(s->Xva, s->mv, s->d, s->ck.mean, s->ck.std);
-out:
-    free(raw);
-    free(y);
-    free(isval);
-    return err;
-}
-
-/* Keys whose change makes a checkpoint a different job (epochs may grow on resume). */
-static int same_job(const mb_job *a, const mb_job *b, char *why, size_t n) {
-#define SAME_STR(f)                                                                                \
-    if ((a->f == NULL) != (b->f == NULL) || (a->f && strcmp(a->f, b->f) != 0)) {                   \
-        snprintf(why, n, "%s differs (\"%s\" in the checkpoint, \"%s\" now)", #f,                  \
-                 b->f ? b->f : "", a->f ? a->f : "");                                              \
-        return 0;                                                                                  \
-    }
-#define SAME_NUM(f)                                                                                \
-    if (a->f != b->f) {                                                                            \
-        snprintf(why, n, "%s differs (%.17g in the checkpoint, %.17g now)", #f, (double)b->f,      \
-                 (double)a->f);                                                                    \
-        return 0;                                                                                  \
-    }
-    SAME_STR(model.type)
-    SAME_NUM(model.l2)
-    SAME_STR(optimizer.type)
-    SAME_NUM(optimizer.momentum)
-    SAME_NUM(optimizer.nesterov)
-    SAME_NUM(batch.size)
-    SAME_NUM(seed)
-    SAME_NUM(dataset.validation_fraction)
-    return 1;
-#undef SAME_STR
-#undef SAME_NUM
-}
-
-/* Rank 0 finds and reads the newest complete checkpoint; every rank gets it. */
-static mb_err try_resume(const mb_comm *c, const mb_job *job, state *s, int *resumed) {
-    mb_err err = MB_OK;
-    char dir[4096], *path = NULL;
-    int64_t step = 0;
-    int64_t found = 0;
-    *resumed = 0;
-    snprintf(dir, sizeof dir, "%s/checkpoints", job->run_dir);
-    if (c->rank == 0) {
-        err = mb_ckpt_latest(dir, &path, &step);
-        if (!err && path) {
-            err = mb_ckpt_read(path, &s->ck);
-            found = !err;
-        }
-        if (found) {
-            mb_job *old = NULL;
-            char why[512] = "";
-            if (mb_job_from_canonical(s->ck.job_json, &old) != MB_OK) {
-                mb_error_clear();
-                err = mb_error_set(MB_EUSAGE, "%s: cannot parse the job saved in it", path);
-            } else if (!same_job(job, old, why, sizeof why)) {
-                err = mb_error_set(MB_EUSAGE,
-                                   "%s belongs to a different job: %s; use another "
-                                   "run_dir or drop --resume",
-                                   path, why);
-            }
-            mb_job_free(old);
-        }
-    }
-    MB_TRY(mb_agree(c, err, NULL));
-    mb_bcast(c, &found, sizeof found, 0);
-    if (found) {
-        mb__ckpt_bcast(c, &s->ck);
-        *resumed = 1;
-        if (c->rank == 0)
-            printf("mbatch: resuming from %s (epoch %lld, step %lld)\n", path,
-                   (long long)s->ck.epoch, (long long)s->ck.step);
-    } else if (c->rank == 0) {
-        printf("mbatch: no checkpoint in %s; starting from the beginning\n", dir);
-    }
-out:
-    free(path);
-    return err;
-}
-
-/* The dataset of a resumed run must be the one the checkpoint was trained on. */
-static mb_err check_same_data(const state *s) {
-    if (s->ck.dataset_checksum != mb_dataset_checksum(s->ds) || s->ck.dataset_rows != s->n)
-        return mb_error_set(MB_EUSAGE,
-                            "%s: the checkpoint was trained on %s (%lld rows, "
-                            "checksum %016llx), not on this data (%lld rows, checksum %016llx)",
-                            mb_dataset_path(s->ds), s->ck.dataset_path,
-                            (long long)s->ck.dataset_rows,
-                            (unsigned long long)s->ck.dataset_checksum, (long long)s->n,
-                            (unsigned long long)mb_dataset_checksum(s->ds));
-    return MB_OK;
-}
-
-static mb_err save(const mb_comm *c, const mb_job *job, state *s, const char *name, int is_model,
-                   int keep) {
-    mb_err err = MB_OK;
-    if (c->rank == 0) {
-        char dir[4096];
-        s->ck.optim_t = s->opt.t;
-        if (is_model) {
-            snprintf(dir, sizeof dir, "%s", job->run_dir);
-        } else {
-            snprintf(dir, sizeof dir, "%s/checkpoints", job->run_dir);
-        }
-        err = mb_ckpt_write(dir, name, &s->ck);
-        if (!err && !is_model) err = mb_ckpt_prune(dir, keep);
-    }
-    return mb_agree(c, err, NULL);
-}
+#include "state.h"
 
 /* A live line on a terminal, plain lines in logs. Open MPI hands ranks a pseudo-terminal even
  * when mpirun's own output goes to a file, so MBATCH_PROGRESS=plain|live overrides the guess. */
@@ -337,7 +42,7 @@ static void progress_line(const mb_job *job, const mb_epoch_row *r, double eta, 
 }
 
 mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_train_result *res) {
-    state s;
+    mb__state s;
     memset(&s, 0, sizeof s);
     memset(res, 0, sizeof *res);
     mb_err err = MB_OK;
@@ -347,10 +52,10 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     char metrics_path[4096];
     snprintf(metrics_path, sizeof metrics_path, "%s/metrics.h5", job->run_dir);
 
-    if (o->resume) MB_TRY(try_resume(c, job, &s, &resumed));
-    MB_TRY(load(c, job, &s, resumed));
+    if (o->resume) MB_TRY(mb__try_resume(c, job, &s, &resumed));
+    MB_TRY(mb__load(c, job, &s, resumed));
     if (resumed) {
-        err = c->rank == 0 ? check_same_data(&s) : MB_OK;
+        err = c->rank == 0 ? mb__check_same_data(&s) : MB_OK;
         if (!err && (s.ck.d != s.d || s.ck.k != s.k))
             err =
                 mb_error_set(MB_EUSAGE,
@@ -359,7 +64,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
                              (long long)s.ck.d, (long long)s.ck.k, (long long)s.d, (long long)s.k);
         MB_TRY(mb_agree(c, err, NULL));
     }
-    s.nparam = mb_model_nparam(s.d, s.k);
+    s.nparam = mb_model_nparam(s.d, s.k); /* also set by mb__init_model; needed for buffers */
     int64_t B = job->batch.size == 0 || job->batch.size >= s.n_train ? s.n_train : job->batch.size;
     int64_t nb = mb_batch_count(s.n_train, B);
     int full = B == s.n_train;
@@ -388,19 +93,8 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
         s.opt.t = s.ck.optim_t;
         free(s.ck.opt_v);
         free(s.ck.opt_m);
-    } else {
-        s.ck.theta = calloc((size_t)s.nparam, sizeof(double));
-        s.ck.model_type = t;
-        s.ck.d = s.d;
-        s.ck.k = s.k;
-        s.ck.nparam = s.nparam;
-        s.ck.version = strdup(MBATCH_VERSION);
-        s.ck.dataset_path = strdup(job->dataset.path);
-        s.ck.dataset_rows = s.n;
-        s.ck.dataset_checksum = mb_dataset_checksum(s.ds);
-        s.ck.seed = (uint64_t)job->seed;
-        s.ck.target = strdup(job->dataset.target ? job->dataset.target : job->dataset.y);
     }
+    MB_TRY(mb__init_model(c, job, &s, resumed));
     s.ck.opt_v = s.opt.v;
     s.ck.opt_m = s.opt.m;
     s.ck.optim_type = ot;
@@ -493,7 +187,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
                 s.ck.epoch = e;
                 s.ck.lr = lr;
                 snprintf(name, sizeof name, "ckpt-%lld.h5", (long long)s.ck.step);
-                MB_TRY(save(c, job, &s, name, 0, (int)job->checkpoint.keep));
+                MB_TRY(mb__save(c, job, &s, name, 0, (int)job->checkpoint.keep));
                 epoch_io += mb_wtime() - ts;
             }
         }
@@ -533,7 +227,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
         if (ckpt_now) {
             char name[64];
             snprintf(name, sizeof name, "ckpt-%lld.h5", (long long)s.ck.step);
-            MB_TRY(save(c, job, &s, name, 0, (int)job->checkpoint.keep));
+            MB_TRY(mb__save(c, job, &s, name, 0, (int)job->checkpoint.keep));
         }
         epoch_io += mb_wtime() - ts;
         row.epoch_s = mb_wtime() - t_epoch;
@@ -555,43 +249,8 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
         res->val_metric = row.val_metric;
     }
 
-    /* The final model, the per-rank table and the job's KPIs. */
-    MB_TRY(save(c, job, &s, "model.h5", 1, 0));
-    {
-        mb_place_info pi;
-        mb_rank_row mine, *all = NULL;
-        memset(&mine, 0, sizeof mine);
-        if (mb_place_describe(&pi) != MB_OK) mb_error_clear();
-        mine.rank = c->rank;
-        snprintf(mine.host, sizeof mine.host, "%s", pi.host);
-        snprintf(mine.binding, sizeof mine.binding, "%s", pi.binding);
-        snprintf(mine.gpu, sizeof mine.gpu, "%s", pi.gpu);
-        mine.rows = s.hi - s.lo;
-        mine.compute_s = compute_total;
-        if (c->rank == 0) all = calloc((size_t)c->size, sizeof *all);
-        mb_gather(c, &mine, sizeof mine, all, 0);
-        res->seconds = mb_wtime() - t_start;
-        res->epochs = s.ck.epoch;
-        res->steps = s.ck.step;
-        res->samples_seen = s.ck.samples_seen;
-        res->samples_per_s = res->seconds > 0 ? (double)s.ck.samples_seen / res->seconds : 0;
-        if (c->rank == 0) {
-            mb_kpis k = {res->seconds,
-                         res->samples_per_s,
-                         0,
-                         s.ck.samples_seen > 0
-                             ? res->seconds * c->size / ((double)s.ck.samples_seen / 1000.0)
-                             : 0,
-                         res->train_loss,
-                         res->val_loss,
-                         res->val_metric};
-            err = mb_metrics_ranks(metrics_path, all, c->size);
-            if (!err) err = mb_metrics_kpis(metrics_path, &k);
-        }
-        free(all);
-        MB_TRY(mb_agree(c, err, NULL));
-    }
+    MB_TRY(mb__finish(c, job, &s, compute_total, t_start, res));
 out:
-    state_free(&s);
+    mb__state_free(&s);
     return err;
 }

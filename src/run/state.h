@@ -1,0 +1,49 @@
+/* state.h - what one rank holds for a training job, and the steps every trainer shares:
+ * load the shard and fit the preprocessing, resume from a checkpoint, save a checkpoint. */
+#pragma once
+
+#include <stdint.h>
+
+#include "mbatch/checkpoint.h"
+#include "mbatch/comm.h"
+#include "mbatch/dataset.h"
+#include "mbatch/job.h"
+#include "mbatch/optim.h"
+#include "mbatch/run.h"
+
+/* Everything one rank holds for a job; one owner, freed by state_free. */
+typedef struct mb__state {
+    mb_dataset *ds;
+    int64_t n, ncol, d, k, nparam;
+    int64_t lo, hi;         /* this rank's file rows */
+    int64_t n_train, n_val; /* global */
+    int64_t mt, mv, t_lo;   /* local training/validation rows, first global training index */
+    double *Xtr, *ytr, *Xva, *yva;
+    double *Xperm, *yperm; /* mini-batch: this epoch's rows in batch order */
+    int64_t *order, *boff, *scratch;
+    double *work, *pkt; /* model workspace; gradient + loss + count */
+    mb_ckpt ck;         /* model, optimizer state and preprocessing: what checkpoints hold */
+    mb_optim opt;
+} mb__state;
+
+void mb__state_free(mb__state *s);
+/* Open and read the shard, check labels, split, fit (have_prep == 0) or reuse (have_prep: from a
+ * resumed checkpoint in s->ck) the preprocessing, and build the standardized Xtr/Xva. Collective.
+ */
+mb_err mb__load(const mb_comm *c, const mb_job *job, mb__state *s, int have_prep);
+/* Rank 0 reads the newest complete checkpoint of job's run_dir (refusing another job's) into s->ck
+ * and broadcasts it; *resumed says whether there was one. Collective. */
+mb_err mb__try_resume(const mb_comm *c, const mb_job *job, mb__state *s, int *resumed);
+/* Rank 0: is s->ds the dataset the checkpoint in s->ck was trained on? Not collective. */
+mb_err mb__check_same_data(const mb__state *s);
+/* Rank 0 writes s->ck as run_dir/checkpoints/<name> (pruned to keep) or, with is_model, as
+ * run_dir/<name>; every rank agrees on the outcome. Collective. */
+mb_err mb__save(const mb_comm *c, const mb_job *job, mb__state *s, const char *name, int is_model,
+                int keep);
+/* Fill s->ck's model and provenance (a fresh zero model unless resumed) and the canonical job.
+ * Needs s->d and s->k from mb__load. Not collective. */
+mb_err mb__init_model(const mb_comm *c, const mb_job *job, mb__state *s, int resumed);
+/* Write model.h5, the per-rank table and the KPIs of metrics.h5, and fill res's totals from
+ * s->ck (res's final losses are the caller's). Collective. */
+mb_err mb__finish(const mb_comm *c, const mb_job *job, mb__state *s, double compute_s,
+                  double t_start, mb_train_result *res);
