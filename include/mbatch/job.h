@@ -45,10 +45,12 @@ typedef struct mb_job {
     } batch;
     struct {
         int64_t every_epochs, every_steps, keep;
+        int64_t max_restarts; /* Slurm requeues (SLURM_RESTART_COUNT) a job may take */
     } checkpoint;
     struct {
         char *mode;
     } io;
+    char *schedule; /* when `mbatch submit` runs it: "daily @ 02:00 UTC", cron, an ISO time */
     char *canonical; /* the canonical JSON of everything above */
 } mb_job;
 

@@ -80,6 +80,11 @@ static const key_def KEYS[] = {
      "checkpoints kept (0: all)"},
     {"io.mode", K_STR, F(io.mode), 0, "\"parallel\"", "parallel|scatter", 0, 0,
      "parallel: each rank reads its rows (MPI-IO); scatter: rank 0 reads and scatters"},
+    {"checkpoint.max_restarts", K_INT, F(checkpoint.max_restarts), 0, "10", NULL, 0, 1e9,
+     "Slurm requeues after preemption a job may take (SLURM_RESTART_COUNT); then it refuses"},
+    {"schedule", K_STR, F(schedule), 0, NULL, NULL, 0, 0,
+     "when `mbatch submit` runs the job: an ISO time (\"2026-12-01T02:00Z\") or recurring "
+     "(\"daily @ 02:00 UTC\", \"weekly\", \"monthly\", \"quarterly\", cron \"0 2 * * *\")"},
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 
