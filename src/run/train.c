@@ -16,6 +16,7 @@
 #include "mbatch/place.h"
 #include "mbatch/preprocess.h"
 #include "shared.h"
+#include "signals.h"
 #include "state.h"
 
 /* A live line on a terminal, plain lines in logs. Open MPI hands ranks a pseudo-terminal even
@@ -41,6 +42,25 @@ static void progress_line(const mb_job *job, const mb_epoch_row *r, double eta, 
     fflush(stdout);
 }
 
+/* Every rank saw the stop flag: save a checkpoint at this step (unless one was just written,
+ * saved != 0) and return MB_EPREEMPTED naming the signal that stopped some rank. */
+static mb_err preempted(const mb_comm *c, const mb_job *job, mb__state *s, int64_t epoch,
+                        int saved) {
+    char name[64];
+    snprintf(name, sizeof name, "ckpt-%lld.h5", (long long)s->ck.step);
+    int64_t signo = mb__signal_pending();
+    mb_allreduce_max_i64(c, &signo, 1);
+    if (!saved) {
+        mb_err err = mb__save(c, job, s, name, 0, (int)job->checkpoint.keep);
+        if (err) return err;
+    }
+    return mb_error_set(MB_EPREEMPTED,
+                        "stopped by signal %lld at epoch %lld step %lld; checkpoint "
+                        "%s/checkpoints/%s; resume with --resume",
+                        (long long)signo, (long long)epoch, (long long)s->ck.step, job->run_dir,
+                        name);
+}
+
 mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_train_result *res) {
     mb__state s;
     memset(&s, 0, sizeof s);
@@ -49,9 +69,13 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     double t_start = mb_wtime(), io_s = 0;
     mb_model_type t = mb__model_type(job->model.type);
     int resumed = 0, tty = c->rank == 0 && o->progress && live_progress();
+    double *best_theta = NULL; /* early stopping: the weights of the best epoch so far */
     char metrics_path[4096];
     snprintf(metrics_path, sizeof metrics_path, "%s/metrics.h5", job->run_dir);
 
+    /* Preemption: a signal from here on is answered with a checkpoint at a step boundary. */
+    mb__signals_install();
+    MB_TRY(mb_agree(c, mb__restart_check(job), NULL));
     if (o->resume) MB_TRY(mb__try_resume(c, job, &s, &resumed));
     MB_TRY(mb__load(c, job, &s, resumed));
     if (resumed) {
@@ -78,7 +102,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     s.opt.beta2 = job->optimizer.beta2;
     s.opt.eps = job->optimizer.eps;
     s.work = mb__alloc(sizeof(double) * (size_t)mb_model_work_size(s.k), "the model workspace");
-    s.pkt = mb__alloc(sizeof(double) * (size_t)(s.nparam + 2), "the gradient");
+    s.pkt = mb__alloc(sizeof(double) * (size_t)(s.nparam + 3), "the gradient");
     if (!full) {
         s.order = mb__alloc(sizeof(int64_t) * (size_t)s.mt, "the epoch order");
         s.boff = mb__alloc(sizeof(int64_t) * (size_t)(nb + 1), "the batch offsets");
@@ -120,9 +144,19 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     double *theta = s.ck.theta, *g = s.pkt, compute_total = 0, last_live = mb_wtime();
     int64_t start_epoch = s.ck.epoch, start_batch = s.ck.step - s.ck.epoch * nb;
     if (start_batch < 0 || start_batch > nb) start_batch = 0;
-    int classify = t != MB_MODEL_LINEAR;
-    mb_epoch_row row;
+    int classify = t != MB_MODEL_LINEAR, stop_after_epoch = 0;
+    mb_epoch_row row, best_row;
     memset(&row, 0, sizeof row);
+    memset(&best_row, 0, sizeof best_row);
+    /* Early stopping watches the validation loss, which every rank holds after its allreduce,
+     * so every rank decides to stop at the same epoch without another message. */
+    int early = job->early_stopping.patience > 0 && s.n_val > 0, early_stop = 0;
+    int64_t since_best = 0;
+    double best_val = INFINITY;
+    if (early)
+        best_theta = mb__alloc(sizeof(double) * (size_t)s.nparam, "the best epoch's weights");
+    MB_TRY(mb_agree(c, mb_error_code(), NULL));
+    res->setup_s = mb_wtime() - t_start;
 
     for (int64_t e = start_epoch; e < job->epochs; e++) {
         double t_epoch = mb_wtime(), compute_s = 0, comm_s = 0, epoch_io = 0;
@@ -140,7 +174,9 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
             }
             X = s.Xperm;
             Y = s.yperm;
-            compute_s += mb_wtime() - t0;
+            double t1 = mb_wtime();
+            compute_s += t1 - t0;
+            mb_trace_span(s.trace, MB_SPAN_SHUFFLE, MB_LEVEL_EPOCH, t0, t1, e, 0);
         }
         for (int64_t b = e == start_epoch ? start_batch : 0; b < nb; b++) {
             int64_t r0 = full ? 0 : s.boff[b], r1 = full ? s.mt : s.boff[b + 1];
@@ -149,8 +185,11 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
             g[s.nparam] =
                 mb_model_grad(t, X + r0 * s.d, Y + r0, r1 - r0, s.d, s.k, theta, g, s.work);
             g[s.nparam + 1] = (double)(r1 - r0);
+            /* The stop flag rides with the gradient: every rank sees it at the same step. */
+            g[s.nparam + 2] = mb__signal_pending() ? 1.0 : 0.0;
             double t1 = mb_wtime();
-            mb_allreduce_sum(c, g, s.nparam + 2);
+            mb_allreduce_sum(c, g, s.nparam + 3);
+            int stop = g[s.nparam + 2] > 0;
             double t2 = mb_wtime();
             double count = g[s.nparam + 1], inv = 1.0 / count;
             for (int64_t j = 0; j < s.nparam; j++) g[j] *= inv;
@@ -172,8 +211,15 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
             loss_acc += loss * count;
             seen += (int64_t)count;
             grad_norm = sqrt(norm2);
-            compute_s += (t1 - t0) + (mb_wtime() - t2);
+            double t3 = mb_wtime();
+            compute_s += (t1 - t0) + (t3 - t2);
             comm_s += t2 - t1;
+            if (s.trace) {
+                mb_trace_span(s.trace, MB_SPAN_COMPUTE, MB_LEVEL_STEP, t0, t1, s.ck.step, 0);
+                mb_trace_span(s.trace, MB_SPAN_ALLREDUCE, MB_LEVEL_STEP, t1, t2, s.ck.step,
+                              (int64_t)sizeof(double) * (s.nparam + 3));
+                mb_trace_span(s.trace, MB_SPAN_STEP, MB_LEVEL_STEP, t2, t3, s.ck.step, 0);
+            }
             if (tty && mb_wtime() - last_live > 0.5) {
                 printf("\repoch %lld/%lld  %3.0f%%\033[K", (long long)(e + 1),
                        (long long)job->epochs, 100.0 * (double)(b + 1) / (double)nb);
@@ -190,6 +236,16 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
                 MB_TRY(mb__save(c, job, &s, name, 0, (int)job->checkpoint.keep));
                 epoch_io += mb_wtime() - ts;
             }
+            if (stop && b + 1 < nb) {
+                s.ck.epoch = e;
+                s.ck.lr = lr;
+                err = preempted(c, job, &s, e + 1,
+                                job->checkpoint.every_steps > 0 &&
+                                    s.ck.step % job->checkpoint.every_steps == 0);
+                goto out;
+            }
+            /* At an epoch's last step, finish the epoch (validation, metrics) first. */
+            if (stop) stop_after_epoch = 1;
         }
         s.ck.epoch = e + 1;
         s.ck.lr = lr;
@@ -204,9 +260,12 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
         mb_allreduce_max_double(c, tmax, 2);
         double tsum = times[0];
         mb_allreduce_sum(c, &tsum, 1);
-        comm_s += mb_wtime() - tv1;
+        double tv2 = mb_wtime();
+        mb_trace_span(s.trace, MB_SPAN_VALIDATION, MB_LEVEL_EPOCH, tv, tv2, e, 0);
+        comm_s += tv2 - tv1;
         compute_s += tv1 - tv;
         compute_total += compute_s;
+        s.comm_total += comm_s;
 
         row.epoch = e;
         row.step = s.ck.step;
@@ -219,18 +278,28 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
         row.compute_s = compute_s;
         row.comm_s = comm_s;
         row.imbalance = tsum > 0 ? tmax[0] / (tsum / c->size) : 1.0;
+        if (early && row.val_loss < best_val - job->early_stopping.min_delta) {
+            best_val = row.val_loss;
+            best_row = row;
+            memcpy(best_theta, theta, sizeof(double) * (size_t)s.nparam);
+            since_best = 0;
+        } else if (early && ++since_best >= job->early_stopping.patience && e + 1 < job->epochs) {
+            early_stop = 1;
+        }
 
         double ts = mb_wtime();
         int ckpt_now =
             (job->checkpoint.every_epochs > 0 && (e + 1) % job->checkpoint.every_epochs == 0) ||
-            e + 1 == job->epochs;
+            e + 1 == job->epochs || early_stop;
         if (ckpt_now) {
             char name[64];
             snprintf(name, sizeof name, "ckpt-%lld.h5", (long long)s.ck.step);
             MB_TRY(mb__save(c, job, &s, name, 0, (int)job->checkpoint.keep));
         }
         epoch_io += mb_wtime() - ts;
-        row.epoch_s = mb_wtime() - t_epoch;
+        double t_end = mb_wtime();
+        row.epoch_s = t_end - t_epoch;
+        mb_trace_span(s.trace, MB_SPAN_EPOCH, MB_LEVEL_EPOCH, t_epoch, t_end, e, 0);
         row.io_s = epoch_io;
         row.samples_per_s = row.epoch_s > 0 ? (double)seen / row.epoch_s : 0;
         if (c->rank == 0) {
@@ -247,10 +316,34 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
         res->train_loss = row.train_loss;
         res->val_loss = row.val_loss;
         res->val_metric = row.val_metric;
+        if (early_stop) {
+            if (c->rank == 0 && o->progress)
+                printf("mbatch: early stopping after epoch %lld: no validation-loss gain over "
+                       "%g for %lld epochs; model.h5 keeps epoch %lld (validation loss %.6g)\n",
+                       (long long)(e + 1), job->early_stopping.min_delta,
+                       (long long)job->early_stopping.patience, (long long)(best_row.epoch + 1),
+                       best_row.val_loss);
+            break;
+        }
+        if (stop_after_epoch && e + 1 < job->epochs) {
+            err = preempted(c, job, &s, e + 1, ckpt_now);
+            goto out;
+        }
     }
 
+    s.io_total += io_s; /* rank 0's metrics appends */
+    if (early && isfinite(best_val)) {
+        /* model.h5 gets the best epoch's weights; the checkpoints keep the last epoch's, which
+         * is where a resumed run continues. */
+        memcpy(theta, best_theta, sizeof(double) * (size_t)s.nparam);
+        res->train_loss = best_row.train_loss;
+        res->val_loss = best_row.val_loss;
+        res->val_metric = best_row.val_metric;
+        res->best_epoch = best_row.epoch + 1;
+    }
     MB_TRY(mb__finish(c, job, &s, compute_total, t_start, res));
 out:
+    free(best_theta);
     mb__state_free(&s);
     return err;
 }
