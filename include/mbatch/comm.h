@@ -47,6 +47,11 @@ void mb_scatterv(const mb_comm *c, const double *sendbuf, const int64_t *counts,
                  const int64_t *displs, double *recvbuf, int64_t recvcount, int root);
 /* Gather `bytes` from each rank into root's recv (size * bytes). */
 void mb_gather(const mb_comm *c, const void *send, size_t bytes, void *recv, int root);
+/* Blocks of different sizes, each rank's handed to fn on root in rank order as it arrives (root
+ * holds one block at a time, so the total may exceed its memory). Collective. */
+typedef void (*mb_gather_fn)(int rank, const void *data, int64_t bytes, void *ctx);
+void mb_gather_each(const mb_comm *c, const void *send, int64_t bytes, int root, mb_gather_fn fn,
+                    void *ctx);
 void mb_barrier(const mb_comm *c);
 double mb_wtime(void);
 

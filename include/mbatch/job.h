@@ -51,6 +51,7 @@ typedef struct mb_job {
         char *mode;
     } io;
     char *schedule; /* when `mbatch submit` runs it: "daily @ 02:00 UTC", cron, an ISO time */
+    int trace; /* record a timeline of every rank into run_dir/trace.json */
     char *canonical; /* the canonical JSON of everything above */
 } mb_job;
 

@@ -23,6 +23,7 @@ typedef struct mb_rank_row {
     char gpu[64];
     int64_t rows;
     double compute_s;
+    double comm_s, io_s; /* this rank's time in collectives and in file I/O */
 } mb_rank_row;
 
 typedef struct mb_kpis {
@@ -31,6 +32,7 @@ typedef struct mb_kpis {
     int64_t errors;
     double core_s_per_1000;
     double final_train_loss, final_val_loss, final_val_metric;
+    double utilization; /* compute time summed over ranks / (completion_s x ranks) */
 } mb_kpis;
 
 /* Create path if absent; otherwise keep it and drop /epochs rows with epoch >= keep_from

@@ -75,7 +75,9 @@ static hid_t rank_type(void) {
         H5Tinsert(t, "binding", HOFFSET(mb_rank_row, binding), ids[1]) < 0 ||
         H5Tinsert(t, "gpu", HOFFSET(mb_rank_row, gpu), ids[2]) < 0 ||
         H5Tinsert(t, "rows", HOFFSET(mb_rank_row, rows), H5T_NATIVE_INT64) < 0 ||
-        H5Tinsert(t, "compute_s", HOFFSET(mb_rank_row, compute_s), H5T_NATIVE_DOUBLE) < 0) {
+        H5Tinsert(t, "compute_s", HOFFSET(mb_rank_row, compute_s), H5T_NATIVE_DOUBLE) < 0 ||
+        H5Tinsert(t, "comm_s", HOFFSET(mb_rank_row, comm_s), H5T_NATIVE_DOUBLE) < 0 ||
+        H5Tinsert(t, "io_s", HOFFSET(mb_rank_row, io_s), H5T_NATIVE_DOUBLE) < 0) {
         H5Tclose(t);
         t = H5I_INVALID_HID;
     }
@@ -354,6 +356,7 @@ mb_err mb_metrics_kpis(const char *path, const mb_kpis *k) {
     D(final_train_loss);
     D(final_val_loss);
     D(final_val_metric);
+    D(utilization);
 #undef D
 out:
     return close_file(file, path, err);

@@ -80,6 +80,8 @@ static const key_def KEYS[] = {
      "checkpoints kept (0: all)"},
     {"io.mode", K_STR, F(io.mode), 0, "\"parallel\"", "parallel|scatter", 0, 0,
      "parallel: each rank reads its rows (MPI-IO); scatter: rank 0 reads and scatters"},
+    {"trace", K_BOOL, F(trace), 0, "false", NULL, 0, 0,
+     "record each rank's read/compute/allreduce/checkpoint spans into run_dir/trace.json"},
     {"checkpoint.max_restarts", K_INT, F(checkpoint.max_restarts), 0, "10", NULL, 0, 1e9,
      "Slurm requeues after preemption a job may take (SLURM_RESTART_COUNT); then it refuses"},
     {"schedule", K_STR, F(schedule), 0, NULL, NULL, 0, 0,

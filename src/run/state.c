@@ -30,6 +30,8 @@ void mb__state_free(mb__state *s) {
     s->ck.opt_v = s->ck.opt_m = NULL;
     mb_ckpt_clear(&s->ck);
     mb_optim_free(&s->opt);
+    mb_trace_free(s->trace);
+    s->trace = NULL;
 }
 
 static int64_t infer_classes(const mb_comm *c, mb_model_type t, int64_t classes, const double *y,
@@ -101,6 +103,7 @@ mb_err mb__load(const mb_comm *c, const mb_job *job, mb__state *s, int have_prep
     mb_io_mode mode = strcmp(job->io.mode, "scatter") == 0 ? MB_IO_SCATTER : MB_IO_PARALLEL;
     mb_model_type t = mb__model_type(job->model.type);
 
+    if (job->trace && !s->trace) s->trace = mb_trace_create(c, 0);
     MB_TRY(mb_dataset_open(c, &spec, 1, &s->ds));
     s->n = mb_dataset_rows(s->ds);
     s->ncol = mb_dataset_ncol(s->ds);
@@ -110,7 +113,11 @@ mb_err mb__load(const mb_comm *c, const mb_job *job, mb__state *s, int have_prep
     y = mb__alloc(sizeof(double) * (size_t)m, "the labels");
     isval = mb__alloc((size_t)m, "the split");
     MB_TRY(mb_agree(c, raw && y && isval ? MB_OK : mb_error_code(), NULL));
+    double t_read = mb_wtime();
     MB_TRY(mb_dataset_read(c, s->ds, mode, raw, y));
+    double t_read_end = mb_wtime();
+    s->io_total += t_read_end - t_read;
+    mb_trace_span(s->trace, MB_SPAN_READ, MB_LEVEL_RUN, t_read, t_read_end, 0, 0);
 
     /* Labels: the class count first (softmax may infer it), then every label checked. */
     s->k = infer_classes(c, t, job->model.classes, y, m);
@@ -161,7 +168,7 @@ mb_err mb__load(const mb_comm *c, const mb_job *job, mb__state *s, int have_prep
     free(raw);
     raw = NULL;
 
-    if (!have_prep) {
+    if (!have_prep && !s->raw_features) {
         double *acc = calloc((size_t)s->d * 2 + 1, sizeof *acc);
         unsigned char *onehot = calloc((size_t)s->d + 1, 1);
         s->ck.mean = calloc((size_t)s->d + 1, sizeof(double));
@@ -183,8 +190,11 @@ mb_err mb__load(const mb_comm *c, const mb_job *job, mb__state *s, int have_prep
         free(acc);
         free(onehot);
     }
-    mb_pre_apply(s->Xtr, s->mt, s->d, s->ck.mean, s->ck.std);
-    mb_pre_apply(s->Xva, s->mv, s->d, s->ck.mean, s->ck.std);
+    /* Trees split on raw values: bins and thresholds must not depend on rounded moments. */
+    if (!s->raw_features) {
+        mb_pre_apply(s->Xtr, s->mt, s->d, s->ck.mean, s->ck.std);
+        mb_pre_apply(s->Xva, s->mv, s->d, s->ck.mean, s->ck.std);
+    }
 out:
     free(raw);
     free(y);
@@ -280,6 +290,7 @@ mb_err mb__check_same_data(const mb__state *s) {
 mb_err mb__save(const mb_comm *c, const mb_job *job, mb__state *s, const char *name, int is_model,
                 int keep) {
     mb_err err = MB_OK;
+    double t0 = mb_wtime();
     if (c->rank == 0) {
         char dir[4096];
         s->ck.optim_t = s->opt.t;
@@ -291,7 +302,12 @@ mb_err mb__save(const mb_comm *c, const mb_job *job, mb__state *s, const char *n
         err = mb_ckpt_write(dir, name, &s->ck);
         if (!err && !is_model) err = mb_ckpt_prune(dir, keep);
     }
-    return mb_agree(c, err, NULL);
+    err = mb_agree(c, err, NULL);
+    double t1 = mb_wtime();
+    s->io_total += t1 - t0; /* every rank waits for rank 0's write */
+    mb_trace_span(s->trace, MB_SPAN_CHECKPOINT, is_model ? MB_LEVEL_RUN : MB_LEVEL_EPOCH, t0, t1,
+                  s->ck.epoch, 0);
+    return err;
 }
 
 mb_err mb__init_model(const mb_comm *c, const mb_job *job, mb__state *s, int resumed) {
@@ -334,6 +350,8 @@ mb_err mb__finish(const mb_comm *c, const mb_job *job, mb__state *s, double comp
     snprintf(mine.gpu, sizeof mine.gpu, "%s", pi.gpu);
     mine.rows = s->hi - s->lo;
     mine.compute_s = compute_s;
+    mine.comm_s = s->comm_total;
+    mine.io_s = s->io_total;
     if (c->rank == 0) all = calloc((size_t)c->size, sizeof *all);
     mb_gather(c, &mine, sizeof mine, all, 0);
     res->seconds = mb_wtime() - t_start;
@@ -350,12 +368,22 @@ mb_err mb__finish(const mb_comm *c, const mb_job *job, mb__state *s, double comp
                          : 0,
                      res->train_loss,
                      res->val_loss,
-                     res->val_metric};
+                     res->val_metric,
+                     0};
+        double busy = 0;
+        for (int r = 0; r < c->size; r++) busy += all[r].compute_s;
+        k.utilization = res->seconds > 0 ? busy / (res->seconds * c->size) : 0;
         err = mb_metrics_ranks(metrics_path, all, c->size);
         if (!err) err = mb_metrics_kpis(metrics_path, &k);
     }
     free(all);
     MB_TRY(mb_agree(c, err, NULL));
+    if (s->trace) {
+        char trace_path[4096];
+        snprintf(trace_path, sizeof trace_path, "%s/trace.json", job->run_dir);
+        MB_TRY(mb_trace_write(c, s->trace, trace_path));
+        if (c->rank == 0) printf("mbatch: wrote the timeline of every rank to %s\n", trace_path);
+    }
 out:
     return err;
 }

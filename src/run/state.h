@@ -10,6 +10,7 @@
 #include "mbatch/job.h"
 #include "mbatch/optim.h"
 #include "mbatch/run.h"
+#include "mbatch/trace.h"
 
 /* Everything one rank holds for a job; one owner, freed by state_free. */
 typedef struct mb__state {
@@ -24,6 +25,9 @@ typedef struct mb__state {
     double *work, *pkt; /* model workspace; gradient + loss + count */
     mb_ckpt ck;         /* model, optimizer state and preprocessing: what checkpoints hold */
     mb_optim opt;
+    mb_trace *trace;            /* NULL unless the job has "trace": true (made by mb__load) */
+    double comm_total, io_total; /* this rank's seconds in collectives and file I/O, for /ranks */
+    int raw_features; /* set before mb__load: keep features unstandardized (tree models) */
 } mb__state;
 
 void mb__state_free(mb__state *s);

@@ -386,7 +386,7 @@ static void test_metrics(void) {
     }
     MT_CHECK_INT(mb_metrics_ranks(path, ranks, 3), MB_OK);
     MT_CHECK_INT(mb_metrics_ranks(path, ranks, 2), MB_OK); /* replaces */
-    mb_kpis k = {12.5, 4000.0, 2, 0.75, 0.31, 0.33, 0.9};
+    mb_kpis k = {12.5, 4000.0, 2, 0.75, 0.31, 0.33, 0.9, 0.8};
     MT_CHECK_INT(mb_metrics_kpis(path, &k), MB_OK);
     k.completion_s = 13.5; /* a second call replaces the attributes */
     MT_CHECK_INT(mb_metrics_kpis(path, &k), MB_OK);
