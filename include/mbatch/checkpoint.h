@@ -58,6 +58,11 @@ void mb_ckpt_clear(mb_ckpt *c); /* frees every member; NULL-safe; leaves *c zero
 /* The newest complete dir/ckpt-<step>.h5 (by step); *path malloc'd, NULL if none.
  * Incomplete or unreadable files are skipped. */
 mb_err mb_ckpt_latest(const char *dir, char **path, int64_t *step);
+/* Read the newest checkpoint of dir that reads back completely with every checksum matching into
+ * *c, falling back to older ones with a warning on stderr for each refused file. *path malloc'd
+ * (NULL, *c zeroed, MB_OK if dir holds no ckpt-<step>.h5 at all); MB_EIO naming the newest
+ * file's fault if there are some but none is valid. Not collective. */
+mb_err mb_ckpt_load_newest(const char *dir, mb_ckpt *c, char **path, int64_t *step);
 /* Remove all but the newest `keep` complete ckpt-<step>.h5 files of dir (keep <= 0 keeps all),
  * and temporaries of writers no longer running. Files that are not complete checkpoints are
  * left alone. */
@@ -68,3 +73,9 @@ mb_err mb_ckpt_prune(const char *dir, int keep);
  * via a temporary name and renamed when complete. Collective. */
 mb_err mb_predictions_write(const mb_comm *c, const char *path, int64_t n, int64_t kout, int64_t lo,
                             int64_t hi, const double *pred, const double *label);
+/* The same, also recording how fast the predictions were made: attributes predict_s = seconds
+ * (rank 0's value: reading, preprocessing and applying the model, before this write) and
+ * items_per_s = n / seconds on `/`. seconds < 0 records nothing. Collective. */
+mb_err mb_predictions_write_timed(const mb_comm *c, const char *path, int64_t n, int64_t kout,
+                                  int64_t lo, int64_t hi, const double *pred, const double *label,
+                                  double seconds);

@@ -54,6 +54,20 @@ void mb_gather_each(const mb_comm *c, const void *send, int64_t bytes, int root,
                     void *ctx);
 void mb_barrier(const mb_comm *c);
 double mb_wtime(void);
+/* The hang watchdog: a rank that does not reach an allreduce or error agreement within `seconds`
+ * makes the job exit 5, naming the missing ranks and the step (see src/comm/watchdog.c). 0 (the
+ * default) waits forever. Process-wide; not collective, but every rank must set the same. */
+void mb_comm_set_timeout(double seconds);
+
+/* Split c into groups by color (ranks ordered by key within a group); *out is a new context.
+ * Collective over c. Free with mb_comm_free. */
+mb_err mb_comm_split(const mb_comm *c, int color, int key, mb_comm *out);
+/* A shared work counter held by rank 0 of c (MPI one-sided, passive target), so that any rank
+ * can take the next ticket while rank 0 is busy with its own work. */
+typedef struct mb_counter mb_counter;
+mb_err mb_counter_create(const mb_comm *c, mb_counter **out); /* Collective. */
+int64_t mb_counter_next(mb_counter *ctr);                      /* Not collective: 0, 1, 2, ... */
+void mb_counter_free(mb_counter *ctr);                         /* Collective; NULL-safe. */
 
 /* Internal: abort on a failed MPI call. */
 void mb__mpi_die(int rc, const char *file, int line, const char *call);

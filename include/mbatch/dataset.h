@@ -56,5 +56,10 @@ uint64_t mb_dataset_checksum(const mb_dataset *ds);
  * touches the file. Then every rank checks its rows: a NaN/Inf feature is MB_EDATA naming the
  * rank, file, dataset, row and column. Collective. */
 mb_err mb_dataset_read(const mb_comm *c, mb_dataset *ds, mb_io_mode mode, double *raw, double *y);
+/* mb_dataset_read with shards other than mb_shard_bounds': rank r reads rows
+ * [shards[2r], shards[2r+1]); every rank passes the same array of 2 * c->size bounds (disjoint,
+ * within [0, N)). Reproducible mode's whole-microblock shards come this way. Collective. */
+mb_err mb_dataset_read_shards(const mb_comm *c, mb_dataset *ds, mb_io_mode mode,
+                              const int64_t *shards, double *raw, double *y);
 
 void mb_dataset_close(mb_dataset *ds); /* NULL-safe; not collective (file already closed) */

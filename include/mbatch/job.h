@@ -29,6 +29,10 @@ typedef struct mb_job {
         char *type;
         double l2;
         int64_t classes; /* softmax: 0 = max label + 1 */
+        /* Tree models (decision_tree, random_forest, gradient_boosting). */
+        int64_t n_trees, max_depth, max_bins, n_iter_no_change;
+        double min_samples_leaf, min_impurity_decrease, max_features, learning_rate;
+        char *criterion, *task;
     } model;
     struct {
         char *type;
@@ -39,6 +43,10 @@ typedef struct mb_job {
             int64_t step_epochs;
             double gamma, warmup_epochs, min_lr;
         } schedule;
+        char *solver;     /* exact: "cholesky" (normal equations) or "qr" */
+        double tol;       /* newton/lbfgs: stop when max |gradient| <= tol */
+        int64_t max_iter; /* newton/lbfgs: iteration limit */
+        int64_t history;  /* lbfgs: pairs kept (memory m) */
     } optimizer;
     struct {
         int64_t size; /* 0 means "full" */
@@ -46,19 +54,37 @@ typedef struct mb_job {
     struct {
         int64_t every_epochs, every_steps, keep;
         int64_t max_restarts; /* Slurm requeues (SLURM_RESTART_COUNT) a job may take */
+        char *on_error;       /* "fail" (exit 3) or "warn" (go on) when a checkpoint write fails */
     } checkpoint;
     struct {
         char *mode;
+        int64_t memory_budget; /* bytes per node the loaded data may take; 0: physical memory */
     } io;
-    char *schedule; /* when `mbatch submit` runs it: "daily @ 02:00 UTC", cron, an ISO time */
     int trace; /* record a timeline of every rank into run_dir/trace.json */
-    char *canonical; /* the canonical JSON of everything above */
+    struct {
+        int64_t patience; /* epochs without a validation-loss gain before stopping; 0: off */
+        double min_delta; /* the smallest decrease of the validation loss that counts as a gain */
+    } early_stopping;
+    char *schedule; /* when `mbatch submit` runs it: "daily @ 02:00 UTC", cron, an ISO time */
+    double timeout_s;   /* a rank missing a collective step this long ends the job (exit 5) */
+    char *on_nonfinite; /* "fail" (exit 4) or "skip" (the step is skipped and counted) */
+    int reproducible;   /* bitwise identical results whatever the rank count (exact sums) */
+    int report_gap;     /* /gap in metrics.h5: objective - optimum (exact or Newton) per epoch */
+    struct {
+        char *bind;           /* auto|core|numa|socket|gpu|none (see mbatch/place.h) */
+        int respect_launcher; /* keep a binding the launcher already made */
+    } placement;
+    char *canonical;    /* the canonical JSON of everything above */
 } mb_job;
 
 /* Parse job file `path` (NULL: start from defaults) with overrides sets[0..nsets) of the form
  * "key.path=value" (value as JSON, or a bare string). Errors are MB_EUSAGE with messages such as
  * "jobs/a.json:7:5: unknown key 'dataset.featurs'". Not collective. */
 mb_err mb_job_load(const char *path, char *const *sets, int nsets, mb_job **out);
+/* The same from the JSON text of a job; `label` names it in messages and gives the default name
+ * (its base name without extension). Not collective. */
+mb_err mb_job_load_text(const char *label, const char *text, char *const *sets, int nsets,
+                        mb_job **out);
 /* Rebuild a job from its canonical JSON (as broadcast from rank 0). */
 mb_err mb_job_from_canonical(const char *json, mb_job **out);
 void mb_job_free(mb_job *job);

@@ -19,6 +19,9 @@ typedef struct mb_train_result {
     int64_t epochs, steps, samples_seen;
     double train_loss, val_loss, val_metric;
     double seconds, samples_per_s;
+    double setup_s;     /* from the call to the first step: loading, preprocessing, resuming */
+    int64_t best_epoch; /* early stopping: the epoch whose weights model.h5 holds (1-based; 0: the
+                           last) */
 } mb_train_result;
 
 mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_train_result *res);

@@ -79,6 +79,8 @@ int mb_cmd_train(int argc, char **argv) {
         if (c.rank != 0) err = mb_job_from_canonical(canon, &job);
         err = mb_agree(&c, err, NULL);
     }
+    /* Every rank holds the same job now: from here on a missing rank ends the job (exit 5). */
+    if (!err) mb_comm_set_timeout(job->timeout_s);
     mb_train_result res;
     if (!err) {
         mb_train_opts o = {resume, !quiet};

@@ -1,6 +1,8 @@
 /* comm.c - the MPI context, error agreement and thin, checked collectives. */
 #include "mbatch/comm.h"
 
+#include "comm/watchdog.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +63,14 @@ void mb_comm_finalize(void) {
 mb_err mb_agree(const mb_comm *c, mb_err err, int *who) {
     /* The lowest failing rank wins: its code and message become everyone's. */
     int mine = err != MB_OK ? c->rank : c->size, first = c->size;
-    MB_MPI(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, c->comm));
+    if (mb__watchdog_on()) {
+        MPI_Request req;
+        mb__watchdog_arrive();
+        MB_MPI(MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MIN, c->comm, &req));
+        mb__wait_collective(c, &req, "error agreement", 1);
+    } else {
+        MB_MPI(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, c->comm));
+    }
     if (who) *who = first < c->size ? first : -1;
     if (first == c->size) return MB_OK;
     struct {
@@ -90,7 +99,15 @@ static void allreduce(const mb_comm *c, void *buf, int64_t n, MPI_Datatype t, si
                       MPI_Op op) {
     for (int64_t off = 0; off < n; off += MB_CHUNK) {
         int64_t len = n - off < MB_CHUNK ? n - off : MB_CHUNK;
-        MB_MPI(MPI_Allreduce(MPI_IN_PLACE, (char *)buf + off * sz, (int)len, t, op, c->comm));
+        if (mb__watchdog_on()) {
+            MPI_Request req;
+            mb__watchdog_arrive();
+            MB_MPI(MPI_Iallreduce(MPI_IN_PLACE, (char *)buf + off * sz, (int)len, t, op, c->comm,
+                                  &req));
+            mb__wait_collective(c, &req, "allreduce", len);
+        } else {
+            MB_MPI(MPI_Allreduce(MPI_IN_PLACE, (char *)buf + off * sz, (int)len, t, op, c->comm));
+        }
     }
 }
 

@@ -3,6 +3,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "core/fault.h"
 #include "io/h5util.h"
 #include "mbatch/model.h"
 
@@ -53,7 +56,57 @@ static hid_t sec2_fapl(void) {
     return fapl;
 }
 
+/* ---- checksums ---------------------------------------------------------------------------- */
+
+/* FNV-1a, 64 bits: every dataset carries the sum of its bytes as written (attribute "checksum"),
+ * and / carries one of its scalar attributes ("attrs_checksum"); readers recompute and compare,
+ * so a bit flipped on disk or a torn copy is refused instead of resumed from. */
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static uint64_t fnv_strs(char *const *strs, int64_t n) {
+    uint64_t h = FNV_OFFSET;
+    for (int64_t i = 0; i < n; i++) {
+        const char *s = strs[i] ? strs[i] : "";
+        h = fnv1a(h, s, strlen(s) + 1);
+    }
+    return h;
+}
+
+static uint64_t fnv_str(uint64_t h, const char *s) {
+    if (!s) s = "";
+    return fnv1a(h, s, strlen(s) + 1);
+}
+
+/* The scalar attributes of /, in a fixed order and in native byte order. */
+static uint64_t attrs_sum(const mb_ckpt *c) {
+    uint64_t h = FNV_OFFSET;
+    int64_t v[] = {c->model_type, c->d,       c->k,          c->optim_type,
+                   c->optim_t,    c->epoch,   c->step,       c->samples_seen,
+                   c->batch_size, c->ranks,   c->dataset_rows};
+    h = fnv1a(h, v, sizeof v);
+    h = fnv1a(h, &c->seed, sizeof c->seed);
+    h = fnv1a(h, &c->lr, sizeof c->lr);
+    h = fnv1a(h, &c->dataset_checksum, sizeof c->dataset_checksum);
+    h = fnv_str(h, c->version);
+    h = fnv_str(h, c->dataset_path);
+    h = fnv_str(h, c->job_json);
+    h = fnv_str(h, c->target);
+    return h;
+}
+
 /* ---- writing ---------------------------------------------------------------------------- */
+
+static mb_err write_attr(hid_t loc, const char *path, const char *name, hid_t ftype, hid_t mtype,
+                         const void *value);
 
 static mb_err write_dset(hid_t loc, const char *path, const char *name, hid_t ftype, hid_t mtype,
                          int rank, const hsize_t *dims, const void *data) {
@@ -65,6 +118,10 @@ static mb_err write_dset(hid_t loc, const char *path, const char *name, hid_t ft
     MB_H5(ids[1] = H5Dcreate2(loc, name, ftype, ids[0], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     /* HDF5 refuses a NULL buffer even for zero elements, and there is nothing to write. */
     if (npoints > 0) MB_H5(H5Dwrite(ids[1], mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
+    uint64_t sum = H5Tis_variable_str(mtype) > 0
+                       ? fnv_strs((char *const *)data, (int64_t)npoints)
+                       : fnv1a(FNV_OFFSET, data, npoints > 0 ? npoints * H5Tget_size(mtype) : 0);
+    MB_TRY(write_attr(ids[1], path, "checksum", H5T_STD_U64LE, H5T_NATIVE_UINT64, &sum));
 out:
     mb__h5_close_all(ids, 2);
     return err;
@@ -151,6 +208,20 @@ static mb_err check_ckpt(const char *path, const mb_ckpt *c) {
                             (long long)c->nparam, (long long)c->d, (long long)c->k,
                             (long long)mb_model_nparam(c->d, c->k));
     if (!c->theta) return mb_error_set(MB_EUSAGE, "%s: no model parameters (theta is NULL)", path);
+    /* A checkpoint is what a run resumes from: a non-finite value in it would poison every
+     * resume, so it is refused here whatever the trainer's on_nonfinite policy. */
+    const double *arrays[] = {c->theta, c->opt_v, c->opt_m, c->mean, c->std};
+    const char *names[] = {"model/theta", "optimizer/v", "optimizer/m", "preprocess/mean",
+                           "preprocess/std"};
+    for (int a = 0; a < 5; a++) {
+        int64_t len = a < 3 ? c->nparam : c->d;
+        for (int64_t i = 0; arrays[a] && i < len; i++)
+            if (!isfinite(arrays[a][i]))
+                return mb_error_set(MB_ENUMERIC,
+                                    "%s: refusing to write a checkpoint holding a non-finite "
+                                    "value (%s[%lld] = %g)",
+                                    path, names[a], (long long)i, arrays[a][i]);
+    }
     if (c->ncol < 0 || (c->ncol > 0 && (!c->columns || !c->ncat)))
         return mb_error_set(MB_EUSAGE, "%s: %lld preprocessing columns but no names or counts",
                             path, (long long)c->ncol);
@@ -224,6 +295,7 @@ static mb_err write_contents(hid_t file, const char *path, const mb_ckpt *c) {
     MB_TRY(attr_u64(file, path, "dataset_checksum", c->dataset_checksum));
     MB_TRY(attr_str(file, path, "job", c->job_json));
     if (c->target) MB_TRY(attr_str(file, path, "target", c->target));
+    MB_TRY(attr_u64(file, path, "attrs_checksum", attrs_sum(c)));
     /* Last, so that a file without it was interrupted: readers refuse it. */
     MB_TRY(attr_int(file, path, "complete", 1));
 out:
@@ -253,24 +325,46 @@ mb_err mb_ckpt_write(const char *dir, const char *name, const mb_ckpt *c) {
     MB_TRY(mb__mkdir_p(dir));
 
     MB_H5(ids[0] = sec2_fapl());
+    /* A leftover temporary of a writer with our pid (a previous job in this container) is
+     * removed, whatever it is; a symlink is removed, not followed. Creating with H5F_ACC_EXCL
+     * (O_CREAT | O_EXCL) then fails rather than follow a symlink planted in between. */
+    struct stat lst;
+    if (lstat(path, &lst) == 0 && unlink(path) != 0) {
+        err = mb_error_set(MB_EIO, "%s: cannot remove a leftover temporary: %s", path,
+                           strerror(errno));
+        goto out;
+    }
+    int fault = mb__fault("ckpt_create");
+    if (fault) {
+        err = mb_error_set(MB_EIO, "%s: cannot create: %s", path, strerror(fault));
+        goto out;
+    }
     have_tmp = 1; /* H5Fcreate may leave a partial file behind even when it fails */
-    MB_H5(ids[1] = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, ids[0]));
+    MB_H5(ids[1] = H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, ids[0]));
     MB_TRY(write_contents(ids[1], path, c));
+    if ((fault = mb__fault("ckpt_write")) != 0) {
+        err = mb_error_set(MB_EIO, "%s: write failed: %s", path, strerror(fault));
+        goto out;
+    }
+    if (mb__fault("ckpt_kill")) raise(SIGKILL);
     MB_H5(H5Fflush(ids[1], H5F_SCOPE_GLOBAL));
     hid_t file = ids[1];
     ids[1] = H5I_INVALID_HID;
     MB_H5(H5Fclose(file));
     /* Data must be on disk before the rename publishes it, or a crash could leave a complete
      * name pointing at an empty file. */
-    if (mb__fsync_path(path) != 0) {
-        err = mb_error_set(MB_EIO, "%s: fsync failed: %s", path, strerror(errno));
+    if ((fault = mb__fault("ckpt_fsync")) != 0 || mb__fsync_path(path) != 0) {
+        err = mb_error_set(MB_EIO, "%s: fsync failed: %s", path, strerror(fault ? fault : errno));
         goto out;
     }
-    if (rename(path, final) != 0) {
-        err = mb_error_set(MB_EIO, "%s: rename to %s failed: %s", path, final, strerror(errno));
+    /* rename() replaces a symlink at `final` itself; it never writes through it. */
+    if ((fault = mb__fault("ckpt_rename")) != 0 || rename(path, final) != 0) {
+        err = mb_error_set(MB_EIO, "%s: rename to %s failed: %s", path, final,
+                           strerror(fault ? fault : errno));
         goto out;
     }
     have_tmp = 0;
+    if (mb__fault("ckpt_kill_renamed")) raise(SIGKILL);
     if (mb__fsync_path(dir) != 0)
         err = mb_error_set(MB_EIO, "%s: fsync of the directory after writing %s failed: %s", dir,
                            name, strerror(errno));
@@ -343,6 +437,19 @@ out:
     return err;
 }
 
+/* Compare the "checksum" attribute of an open dataset with the sum of what was read. */
+static mb_err verify_sum(hid_t dset, const char *path, const char *name, uint64_t sum) {
+    mb_err err = MB_OK;
+    uint64_t stored = 0;
+    MB_TRY(read_attr(dset, path, "checksum", H5T_NATIVE_UINT64, &stored));
+    if (stored != sum)
+        err = mb_error_set(MB_EIO,
+                           "%s: dataset '%s' is corrupt: checksum %016llx, stored %016llx", path,
+                           name, (unsigned long long)sum, (unsigned long long)stored);
+out:
+    return err;
+}
+
 /* A dataset of exactly `n` elements (n < 0: any size, returned in *nout), malloc'd into *out.
  * With optional set, an absent dataset leaves *out NULL. */
 static mb_err read_dset(hid_t loc, const char *path, const char *name, hid_t mtype, size_t esize,
@@ -374,6 +481,7 @@ static mb_err read_dset(hid_t loc, const char *path, const char *name, hid_t mty
         }
         MB_H5(H5Dread(ids[0], mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out));
     }
+    MB_TRY(verify_sum(ids[0], path, name, fnv1a(FNV_OFFSET, *out, (size_t)np * esize)));
 out:
     if (err) {
         free(*out);
@@ -424,6 +532,7 @@ static mb_err read_strings(hid_t loc, const char *path, const char *name, int64_
         goto out;
     }
     MB_H5(H5Dread(ids[0], ids[2], H5S_ALL, H5S_ALL, H5P_DEFAULT, raw));
+    MB_TRY(verify_sum(ids[0], path, name, fnv_strs(raw, n)));
     for (int64_t i = 0; i < n; i++) {
         (*out)[i] = dup_str(raw[i] ? raw[i] : "");
         if (!(*out)[i]) {
@@ -537,6 +646,10 @@ static mb_err read_contents(hid_t file, const char *path, mb_ckpt *c) {
     MB_TRY(read_attr(file, path, "dataset_checksum", H5T_NATIVE_UINT64, &c->dataset_checksum));
     MB_TRY(read_attr_str(file, path, "job", 0, &c->job_json));
     MB_TRY(read_attr_str(file, path, "target", 1, &c->target));
+    uint64_t stored = 0;
+    MB_TRY(read_attr(file, path, "attrs_checksum", H5T_NATIVE_UINT64, &stored));
+    if (stored != attrs_sum(c))
+        err = mb_error_set(MB_EIO, "%s: the attributes of / are corrupt (checksum mismatch)", path);
 out:
     mb__h5_close_all(&cats, 1);
     mb__h5_close_all(&pre, 1);
@@ -707,6 +820,39 @@ mb_err mb_ckpt_latest(const char *dir, char **path, int64_t *step) {
     }
     free_entries(e, n);
     return MB_OK;
+}
+
+mb_err mb_ckpt_load_newest(const char *dir, mb_ckpt *c, char **path, int64_t *step) {
+    ckpt_entry *e = NULL;
+    size_t n = 0;
+    char first[MB_ERRMSG_MAX] = "";
+    *path = NULL;
+    if (step) *step = -1;
+    memset(c, 0, sizeof *c);
+    mb__h5_quiet();
+    mb_err err = list_ckpts(dir, &e, &n);
+    if (err) return err;
+    for (size_t i = 0; i < n; i++) {
+        if (mb_ckpt_read(e[i].path, c) == MB_OK) {
+            *path = e[i].path;
+            e[i].path = NULL;
+            if (step) *step = e[i].step;
+            break;
+        }
+        /* Fall back to the next older one; the bad file stays for inspection (never deleted:
+         * prune only removes complete checkpoints). */
+        if (!first[0]) snprintf(first, sizeof first, "%s", mb_error_message());
+        fprintf(stderr, "mbatch: warning: %s; trying the previous checkpoint\n",
+                mb_error_message());
+        mb_error_clear();
+    }
+    if (!*path && n > 0)
+        err = mb_error_set(MB_EIO,
+                           "%s: none of its %zu checkpoints is valid (newest: %s); nothing was "
+                           "deleted",
+                           dir, n, first);
+    free_entries(e, n);
+    return err;
 }
 
 mb_err mb_ckpt_prune(const char *dir, int keep) {

@@ -129,6 +129,58 @@ static void dtype_name(hid_t t, char *buf, size_t n) {
     }
 }
 
+/* 1 if some link along p is an external link (checked component by component, so that no
+ * external file is ever opened); 0 otherwise, including when a component is missing. */
+static int path_external(hid_t fid, const char *p) {
+    size_t len = strlen(p);
+    char *buf = malloc(len + 1);
+    if (!buf) return 0;
+    int ext = 0;
+    for (size_t i = 1; i <= len && !ext; i++) {
+        if (i < len && p[i] != '/') continue;
+        memcpy(buf, p, i);
+        buf[i] = '\0';
+        if (strcmp(buf, "/") == 0) continue;
+        H5L_info_t li;
+        if (H5Lexists(fid, buf, H5P_DEFAULT) <= 0 || H5Lget_info(fid, buf, &li, H5P_DEFAULT) < 0)
+            break;
+        ext = li.type == H5L_TYPE_EXTERNAL;
+    }
+    free(buf);
+    H5Eclear2(H5E_DEFAULT);
+    return ext;
+}
+
+/* Data must live in the file itself: external links, virtual datasets and external raw storage
+ * would make mbatch read files the job never named. */
+static mb_err refuse_foreign(hid_t fid, const char *file, const char *p) {
+    if (path_external(fid, p))
+        return mb_error_set(MB_EDATA,
+                            "%s: %s is (or lies under) an external link to another file; copy "
+                            "the data into the file (h5copy) or name that file",
+                            file, p);
+    return MB_OK;
+}
+
+static mb_err refuse_virtual(hid_t did, const char *file, const char *p) {
+    hid_t dcpl = H5Dget_create_plist(did);
+    if (dcpl < 0) return mb__h5_report(file, __FILE__, __LINE__, "H5Dget_create_plist");
+    H5D_layout_t layout = H5Pget_layout(dcpl);
+    int next = H5Pget_external_count(dcpl);
+    H5Pclose(dcpl);
+    if (layout == H5D_VIRTUAL)
+        return mb_error_set(MB_EDATA,
+                            "%s: %s is a virtual dataset (its data lives in other files); "
+                            "materialize it first (h5repack -l CONTI)",
+                            file, p);
+    if (next > 0)
+        return mb_error_set(MB_EDATA,
+                            "%s: %s keeps its data in %d external raw file%s; store it in the "
+                            "HDF5 file itself",
+                            file, p, next, next == 1 ? "" : "s");
+    return MB_OK;
+}
+
 /* Does every link along p exist? H5Lexists alone fails when an intermediate group is missing. */
 static int path_exists(hid_t fid, const char *p) {
     size_t len = strlen(p);
@@ -150,6 +202,8 @@ static int path_exists(hid_t fid, const char *p) {
 /* Open dataset dpath of file (named `file` in messages): MB_EDATA when missing or not a dataset. */
 static mb_err open_dset(hid_t fid, const char *file, const char *dpath, hid_t *out) {
     *out = H5I_INVALID_HID;
+    mb_err err = refuse_foreign(fid, file, dpath);
+    if (err) return err;
     if (!path_exists(fid, dpath))
         return mb_error_set(MB_EDATA, "%s: dataset %s not found", file, dpath);
     hid_t id = H5Oopen(fid, dpath, H5P_DEFAULT);
@@ -157,6 +211,10 @@ static mb_err open_dset(hid_t fid, const char *file, const char *dpath, hid_t *o
     if (H5Iget_type(id) != H5I_DATASET) {
         H5Oclose(id);
         return mb_error_set(MB_EDATA, "%s: %s is not a dataset", file, dpath);
+    }
+    if ((err = refuse_virtual(id, file, dpath)) != MB_OK) {
+        H5Oclose(id);
+        return err;
     }
     *out = id;
     return MB_OK;
@@ -408,6 +466,7 @@ static mb_err validate_columns(hid_t fid, const mb_dataset_spec *spec, mb_datase
 
     if (spec->nfeatures <= 0)
         return mb_error_set(MB_EUSAGE, "%s: no features named for group %s", file, spec->group);
+    MB_TRY(refuse_foreign(fid, file, spec->group));
     if (!path_exists(fid, spec->group))
         return mb_error_set(MB_EDATA, "%s: group %s not found", file, spec->group);
     gid = H5Gopen2(fid, spec->group, H5P_DEFAULT);
@@ -464,7 +523,7 @@ static mb_err validate_target(hid_t fid, const char *tpath, int need_target, mb_
         return MB_OK;
     }
     /* Predict reads a target only when the file has one. */
-    if (!need_target && !path_exists(fid, tpath)) return MB_OK;
+    if (!need_target && !path_exists(fid, tpath) && !path_external(fid, tpath)) return MB_OK;
     MB_TRY(open_dset(fid, file, tpath, &did));
     MB_TRY(dset_dtype(did, file, tpath, 1, 1, "an integer or float type", &ds->yclass, &ds->ysize));
     MB_TRY(dset_shape(did, file, tpath, 1, dims));
@@ -542,6 +601,63 @@ static uint64_t compute_checksum(const mb_dataset *ds) {
     return h;
 }
 
+/* Little-endian unsigned integer of n bytes. */
+static uint64_t le_uint(const unsigned char *b, int n) {
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--) v = (v << 8) | b[i];
+    return v;
+}
+
+/* Read the HDF5 superblock ourselves, before HDF5 sees the file: refuse a file whose writer has
+ * it flagged open (HDF5 would refuse it with a cryptic stack) and one shorter than the end of
+ * file its superblock declares (truncated by a crash or an interrupted copy). A file without
+ * the HDF5 signature is left to H5Fis_hdf5. */
+static mb_err check_superblock(const char *path, int64_t size) {
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    unsigned char sb[96];
+    FILE *f = fopen(path, "rb");
+    if (!f) return mb_error_set(MB_EIO, "%s: cannot open: %s", path, strerror(errno));
+    int64_t base = -1;
+    size_t got = 0;
+    /* The signature sits at 0, 512, 1024, 2048, ... */
+    for (int64_t off = 0; off + 8 <= size && off <= ((int64_t)1 << 30); off = off ? off * 2 : 512) {
+        if (fseeko(f, (off_t)off, SEEK_SET) != 0) break;
+        got = fread(sb, 1, sizeof sb, f);
+        if (got >= 8 && memcmp(sb, sig, 8) == 0) {
+            base = off;
+            break;
+        }
+    }
+    fclose(f);
+    if (base < 0 || got < 16) return MB_OK;
+    int version = sb[8];
+    int64_t eof_at, osize;
+    if (version >= 2) {
+        osize = sb[9];
+        if (sb[11] & 0x05)
+            return mb_error_set(MB_EDATA,
+                                "%s: the file is flagged as open for writing (a writer is still "
+                                "running, or crashed); if no writer is running, clear the flag with "
+                                "`h5clear -s %s`",
+                                path, path);
+        eof_at = 12 + 2 * osize;
+    } else {
+        osize = sb[13];
+        eof_at = (version == 1 ? 28 : 24) + 2 * osize;
+    }
+    if (osize != 4 && osize != 8) return MB_OK; /* unusual; HDF5 itself will judge */
+    if ((size_t)(eof_at + osize) > got)
+        return mb_error_set(MB_EDATA, "%s: truncated HDF5 file (%lld bytes, cut inside its header)",
+                            path, (long long)size);
+    uint64_t eof = le_uint(sb + eof_at, (int)osize);
+    if (eof != UINT64_MAX && (int64_t)eof + base > size)
+        return mb_error_set(MB_EDATA,
+                            "%s: truncated HDF5 file: %lld bytes, but its superblock says %lld "
+                            "(an interrupted copy or a writer that crashed)",
+                            path, (long long)size, (long long)(eof + (uint64_t)base));
+    return MB_OK;
+}
+
 /* Rank 0 only: open the file with the serial (sec2) driver and fill ds from it. */
 static mb_err validate(const mb_dataset_spec *spec, int need_target, mb_dataset *ds) {
     mb_err err = MB_OK;
@@ -556,13 +672,26 @@ static mb_err validate(const mb_dataset_spec *spec, int need_target, mb_dataset 
     if (S_ISDIR(st.st_mode)) return mb_error_set(MB_EIO, "%s: is a directory", path);
     if (access(path, R_OK) != 0)
         return mb_error_set(MB_EIO, "%s: cannot read: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return mb_error_set(MB_EDATA, "%s: not a regular file", path);
+    if (st.st_size == 0) return mb_error_set(MB_EDATA, "%s: empty file (0 bytes), not HDF5", path);
+    MB_TRY(check_superblock(path, (int64_t)st.st_size));
     htri_t is_h5 = H5Fis_hdf5(path);
     H5Eclear2(H5E_DEFAULT);
-    if (is_h5 <= 0) return mb_error_set(MB_EIO, "%s: not an HDF5 file", path);
+    if (is_h5 <= 0) return mb_error_set(MB_EDATA, "%s: not an HDF5 file", path);
 
     MB_H5(fapl = H5Pcreate(H5P_FILE_ACCESS));
     MB_H5(H5Pset_fapl_sec2(fapl));
-    MB_H5(fid = H5Fopen(path, H5F_ACC_RDONLY, fapl));
+    fid = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    if (fid < 0) {
+        /* The superblock looked sane, yet HDF5 cannot open it: a damaged file, i.e. bad data. */
+        mb__h5_report(path, __FILE__, __LINE__, "H5Fopen");
+        char msg[MB_ERRMSG_MAX];
+        snprintf(msg, sizeof msg, "%s (a damaged HDF5 file)", mb_error_message());
+        mb_error_replace(MB_EDATA, msg);
+        err = MB_EDATA;
+        goto out;
+    }
     if (spec->group) {
         ds->layout = LAYOUT_COLUMNS;
         ds->xpath = dupstr(spec->group);
@@ -908,17 +1037,16 @@ static int64_t tmp_per_row(const mb_dataset *ds) {
 }
 
 static mb_err read_parallel(const mb_comm *c, mb_dataset *ds, int64_t lo, int64_t hi, double *raw,
-                            double *y, int read_y, int64_t piece_max) {
+                            double *y, int read_y, int64_t piece_max, int64_t max_rows) {
     mb_err err = MB_OK;
     const char *path = ds->path;
     handles h = {H5I_INVALID_HID, H5I_INVALID_HID, NULL, 0, H5I_INVALID_HID};
     hid_t fapl = H5I_INVALID_HID;
     double *tmp = NULL;
-    int64_t rows = hi - lo, lo0, hi0;
-    mb_shard_bounds(ds->n, 0, c->size, &lo0, &hi0); /* rank 0 owns the largest shard */
+    int64_t rows = hi - lo; /* max_rows: the largest shard, which sets every rank's read count */
     int64_t width = ds->layout == LAYOUT_MATRIX ? ds->xwidth : 1;
-    int64_t piece = min64(max64(1, piece_max / width), hi0 - lo0);
-    int64_t npieces = (hi0 - lo0 + piece - 1) / piece;
+    int64_t piece = min64(max64(1, piece_max / width), max_rows);
+    int64_t npieces = max_rows > 0 ? (max_rows + piece - 1) / piece : 0;
 
     int64_t per = tmp_per_row(ds);
     if (per > 0 && rows > 0) {
@@ -954,7 +1082,7 @@ out:
 }
 
 static mb_err read_scatter(const mb_comm *c, mb_dataset *ds, int64_t lo, int64_t hi, double *raw,
-                           double *y, int read_y, int64_t block_max) {
+                           double *y, int read_y, int64_t block_max, const int64_t *shards) {
     mb_err err = MB_OK;
     const char *path = ds->path;
     handles h = {H5I_INVALID_HID, H5I_INVALID_HID, NULL, 0, H5I_INVALID_HID};
@@ -988,8 +1116,10 @@ static mb_err read_scatter(const mb_comm *c, mb_dataset *ds, int64_t lo, int64_t
         if (!buf || (read_y && !ybuf) || (tmp_per_row(ds) && !tmp) || !counts || !displs ||
             !ycounts || !ydispls || !bounds)
             err = oom(path);
-        for (int r = 0; !err && r < c->size; r++)
-            mb_shard_bounds(ds->n, r, c->size, &bounds[2 * r], &bounds[2 * r + 1]);
+        for (int r = 0; !err && r < c->size; r++) {
+            bounds[2 * r] = shards[2 * r];
+            bounds[2 * r + 1] = shards[2 * r + 1];
+        }
         if (!err) {
             fapl = H5Pcreate(H5P_FILE_ACCESS);
             if (fapl < 0 || H5Pset_fapl_sec2(fapl) < 0)
@@ -1045,10 +1175,21 @@ static const char *nonfinite_name(double v) {
 }
 
 mb_err mb_dataset_read(const mb_comm *c, mb_dataset *ds, mb_io_mode mode, double *raw, double *y) {
+    int64_t *shards = malloc(sizeof *shards * 2 * (size_t)c->size);
+    if (!shards) mb__mpi_die(MPI_ERR_NO_MEM, __FILE__, __LINE__, "malloc");
+    for (int r = 0; r < c->size; r++)
+        mb_shard_bounds(ds->n, r, c->size, &shards[2 * r], &shards[2 * r + 1]);
+    mb_err err = mb_dataset_read_shards(c, ds, mode, shards, raw, y);
+    free(shards);
+    return err;
+}
+
+mb_err mb_dataset_read_shards(const mb_comm *c, mb_dataset *ds, mb_io_mode mode,
+                              const int64_t *shards, double *raw, double *y) {
     mb_err err = MB_OK;
-    int64_t lo, hi;
+    int64_t lo = shards[2 * c->rank], hi = shards[2 * c->rank + 1], max_rows = 0;
     mb__h5_quiet();
-    mb_shard_bounds(ds->n, c->rank, c->size, &lo, &hi);
+    for (int r = 0; r < c->size; r++) max_rows = max64(max_rows, shards[2 * r + 1] - shards[2 * r]);
     int64_t rows = hi - lo;
 
     if (mode != MB_IO_PARALLEL && mode != MB_IO_SCATTER)
@@ -1064,9 +1205,9 @@ mb_err mb_dataset_read(const mb_comm *c, mb_dataset *ds, mb_io_mode mode, double
     int64_t piece = piece_doubles(c);
 
     if (mode == MB_IO_PARALLEL)
-        err = read_parallel(c, ds, lo, hi, raw, y, (int)read_y, piece);
+        err = read_parallel(c, ds, lo, hi, raw, y, (int)read_y, piece, max_rows);
     else
-        err = read_scatter(c, ds, lo, hi, raw, y, (int)read_y, piece);
+        err = read_scatter(c, ds, lo, hi, raw, y, (int)read_y, piece, shards);
 
     if (!err && rows > 0) {
         int64_t i = mb_first_nonfinite(raw, rows * ds->ncol);

@@ -46,13 +46,17 @@ static const key_def KEYS[] = {
      "columns layout: the target column"},
     {"dataset.validation_fraction", K_NUM, F(dataset.validation_fraction), 0, "0.1", NULL, 0, 0.99,
      "fraction of rows held out (seeded random split)"},
-    {"model.type", K_STR, F(model.type), 0, "\"logistic\"", "linear|logistic|softmax", 0, 0,
-     "linear (squared error), logistic (log-loss), softmax (cross-entropy)"},
+    {"model.type", K_STR, F(model.type), 0, "\"logistic\"", "linear|logistic|softmax|decision_tree|random_forest|gradient_boosting", 0, 0,
+     "linear (squared error), logistic (log-loss), softmax (cross-entropy); tree models "
+     "decision_tree, random_forest, gradient_boosting (histogram trees)"},
     {"model.l2", K_NUM, F(model.l2), 0, "0", NULL, 0, BIG,
      "L2 penalty (l2/2)*||W||^2 on the mean loss; intercept not penalized"},
     {"model.classes", K_INT, F(model.classes), 0, "0", NULL, 0, 1e6,
      "softmax classes (0: largest label + 1)"},
-    {"optimizer.type", K_STR, F(optimizer.type), 0, "\"sgd\"", "sgd|adam", 0, 0, "update rule"},
+    {"optimizer.type", K_STR, F(optimizer.type), 0, "\"sgd\"", "sgd|adam|exact|newton|lbfgs", 0, 0,
+     "update rule: sgd, adam; exact (linear: least squares on all ranks with ScaLAPACK), newton "
+     "(logistic, softmax: Newton/IRLS), lbfgs (full-batch L-BFGS); these three ignore lr, batch "
+     "and epochs"},
     {"optimizer.lr", K_NUM, F(optimizer.lr), 0, "0.1", NULL, 1e-300, BIG, "learning rate"},
     {"optimizer.momentum", K_NUM, F(optimizer.momentum), 0, "0", NULL, 0, 0.999999, "sgd momentum"},
     {"optimizer.nesterov", K_BOOL, F(optimizer.nesterov), 0, "false", NULL, 0, 0,
@@ -82,11 +86,68 @@ static const key_def KEYS[] = {
      "parallel: each rank reads its rows (MPI-IO); scatter: rank 0 reads and scatters"},
     {"trace", K_BOOL, F(trace), 0, "false", NULL, 0, 0,
      "record each rank's read/compute/allreduce/checkpoint spans into run_dir/trace.json"},
+    {"early_stopping.patience", K_INT, F(early_stopping.patience), 0, "0", NULL, 0, 1e9,
+     "stop after this many epochs without a validation-loss gain; model.h5 keeps the best "
+     "epoch's weights (0: off; needs validation rows)"},
+    {"early_stopping.min_delta", K_NUM, F(early_stopping.min_delta), 0, "0", NULL, 0, BIG,
+     "the smallest decrease of the validation loss that counts as a gain"},
     {"checkpoint.max_restarts", K_INT, F(checkpoint.max_restarts), 0, "10", NULL, 0, 1e9,
      "Slurm requeues after preemption a job may take (SLURM_RESTART_COUNT); then it refuses"},
     {"schedule", K_STR, F(schedule), 0, NULL, NULL, 0, 0,
      "when `mbatch submit` runs the job: an ISO time (\"2026-12-01T02:00Z\") or recurring "
      "(\"daily @ 02:00 UTC\", \"weekly\", \"monthly\", \"quarterly\", cron \"0 2 * * *\")"},
+    {"timeout_s", K_NUM, F(timeout_s), 0, "600", NULL, 0, 1e9,
+     "a rank that does not reach a collective step within this many seconds ends the job with "
+     "exit 5, naming the missing ranks and the step (0: wait forever)"},
+    {"on_nonfinite", K_STR, F(on_nonfinite), 0, "\"fail\"", "fail|skip",
+     0, 0, "a non-finite loss or gradient: fail (exit 4) or skip the step and count it"},
+    {"checkpoint.on_error", K_STR, F(checkpoint.on_error), 0, "\"fail\"", "fail|warn", 0, 0,
+     "a failed checkpoint write (disk full, I/O error): fail (exit 3) or warn and go on"},
+    {"io.memory_budget", K_INT, F(io.memory_budget), 0, "0", NULL, 0, 9e18,
+     "bytes of memory per node the loaded data may take; larger datasets are refused before "
+     "anything is read (0: the node's physical memory)"},
+    {"reproducible", K_BOOL, F(reproducible), 0, "false", NULL, 0, 0,
+     "bitwise identical results on any number of ranks, also across a resume on another rank "
+     "count: sums over samples are cut into fixed microblocks and added exactly"},
+    {"model.task", K_STR, F(model.task), 0, "\"auto\"", "auto|classification|regression", 0, 0,
+     "tree models: classification or regression (auto: classification when every label is a "
+     "whole number in [0, 1000))"},
+    {"model.n_trees", K_INT, F(model.n_trees), 0, "100", NULL, 1, 1e6,
+     "random_forest: trees; gradient_boosting: boosting rounds (decision_tree: 1)"},
+    {"model.max_depth", K_INT, F(model.max_depth), 0, "0", NULL, 0, 64,
+     "tree models: maximum depth (0: unlimited for trees and forests, 6 for boosting)"},
+    {"model.min_samples_leaf", K_NUM, F(model.min_samples_leaf), 0, "1", NULL, 1, 1e15,
+     "tree models: minimum (bootstrap-weighted) samples in a leaf"},
+    {"model.min_impurity_decrease", K_NUM, F(model.min_impurity_decrease), 0, "0", NULL, 0, BIG,
+     "tree models: a split must decrease the weighted impurity by this much (as scikit-learn)"},
+    {"model.max_features", K_NUM, F(model.max_features), 0, "0", NULL, 0, 1e9,
+     "tree models: features tried per node: 0 = sqrt(d) for random_forest classification, all "
+     "otherwise; a fraction in (0, 1); or a count >= 1"},
+    {"model.max_bins", K_INT, F(model.max_bins), 0, "256", NULL, 2, 256,
+     "tree models: histogram bins per feature (global quantiles; stored with the model)"},
+    {"model.criterion", K_STR, F(model.criterion), 0, "\"auto\"", "auto|gini|entropy|variance",
+     0, 0, "tree models: split criterion (auto: gini for classification, variance otherwise)"},
+    {"model.learning_rate", K_NUM, F(model.learning_rate), 0, "0.1", NULL, 1e-12, 1e6,
+     "gradient_boosting: shrinkage of every tree's values"},
+    {"model.n_iter_no_change", K_INT, F(model.n_iter_no_change), 0, "0", NULL, 0, 1e6,
+     "gradient_boosting: stop after this many rounds without a validation-loss gain (0: off)"},
+    {"optimizer.solver", K_STR, F(optimizer.solver), 0, "\"cholesky\"", "cholesky|qr", 0, 0,
+     "exact: cholesky (normal equations X'X/n + l2*I, PDPOSV) or qr (least squares, PDGELS)"},
+    {"optimizer.tol", K_NUM, F(optimizer.tol), 0, "1e-8", NULL, 0, 1,
+     "newton, lbfgs: stop when the largest gradient component is at most this"},
+    {"optimizer.max_iter", K_INT, F(optimizer.max_iter), 0, "200", NULL, 1, 1e9,
+     "newton, lbfgs: iteration limit (one metrics row per iteration)"},
+    {"optimizer.history", K_INT, F(optimizer.history), 0, "10", NULL, 1, 1000,
+     "lbfgs: correction pairs kept (memory m)"},
+    {"report_gap", K_BOOL, F(report_gap), 0, "false", NULL, 0, 0,
+     "compute the optimum once (exact or Newton) and record objective - optimum per epoch in "
+     "metrics.h5 /gap"},
+    {"placement.bind", K_STR, F(placement.bind), 0, "\"auto\"", "auto|core|numa|socket|gpu|none",
+     0, 0,
+     "where ranks run: core (a block of cores in one NUMA node each), numa, socket, gpu (ranks "
+     "balanced over GPUs, on cores near them), none, auto (gpu if the node has GPUs, else core)"},
+    {"placement.respect_launcher", K_BOOL, F(placement.respect_launcher), 0, "true", NULL, 0, 0,
+     "keep a binding the launcher made (srun --cpu-bind, mpirun --bind-to) whatever the policy"},
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 
@@ -445,6 +506,29 @@ static mb_err validate(const ctx *cx, mb_job *job) {
                        "'optimizer.momentum' applies to sgd; adam uses beta1/beta2");
     if (job->optimizer.nesterov && job->optimizer.momentum == 0)
         return fail_at(cx, "optimizer.nesterov", "Nesterov needs 'optimizer.momentum' > 0");
+    {
+        /* The solvers of src/solve need a smooth loss: exact only has a closed form for squared
+         * error, Newton needs the Hessian of the linear/logistic/softmax losses. */
+        const char *ot = job->optimizer.type, *mt = job->model.type;
+        int smooth = !strcmp(mt, "linear") || !strcmp(mt, "logistic") || !strcmp(mt, "softmax");
+        if (!strcmp(ot, "exact") && strcmp(mt, "linear"))
+            return fail_at(cx, "optimizer.type",
+                           "optimizer 'exact' solves linear (ridge) regression; model '%s' has no "
+                           "closed form: use 'newton' or 'lbfgs'",
+                           mt);
+        if (!strcmp(ot, "newton") && !smooth)
+            return fail_at(cx, "optimizer.type",
+                           "optimizer 'newton' needs a linear, logistic or softmax model, not '%s'",
+                           mt);
+        if (!strcmp(ot, "lbfgs") && !smooth)
+            return fail_at(cx, "optimizer.type",
+                           "optimizer 'lbfgs' needs a smooth model (linear, logistic or softmax), "
+                           "not '%s'",
+                           mt);
+        if (job->report_gap && !smooth)
+            return fail_at(cx, "report_gap",
+                           "'report_gap' needs a linear, logistic or softmax model, not '%s'", mt);
+    }
     if (!job->name) job->name = dupstr("job");
     for (const char *p = job->name; *p; p++)
         if (!(isalnum((unsigned char)*p) || *p == '-' || *p == '_' || *p == '.'))
@@ -552,15 +636,22 @@ static char *name_from_path(const char *path) {
 
 mb_err mb_job_load(const char *path, char *const *sets, int nsets, mb_job **out) {
     *out = NULL;
-    char *text = NULL;
+    if (!path) return mb_job_load_text(NULL, NULL, sets, nsets, out);
+    char *text = read_text(path);
+    if (!text)
+        return mb_error_set(MB_EUSAGE, "%s: cannot read the job file: %s", path, strerror(errno));
+    mb_err err = mb_job_load_text(path, text, sets, nsets, out);
+    free(text);
+    return err;
+}
+
+mb_err mb_job_load_text(const char *path, const char *text, char *const *sets, int nsets,
+                        mb_job **out) {
+    *out = NULL;
     json_t *root = NULL;
     json_error_t je;
     mb_err err = MB_OK;
     if (path) {
-        text = read_text(path);
-        if (!text)
-            return mb_error_set(MB_EUSAGE, "%s: cannot read the job file: %s", path,
-                                strerror(errno));
         root = json_loads(text, JSON_REJECT_DUPLICATES, &je);
         if (!root) {
             err = mb_error_set(MB_EUSAGE, "%s:%d:%d: %s", path, je.line, je.column, je.text);
@@ -607,7 +698,6 @@ mb_err mb_job_load(const char *path, char *const *sets, int nsets, mb_job **out)
     }
 out:
     json_decref(root);
-    free(text);
     return err;
 }
 

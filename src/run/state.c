@@ -11,9 +11,13 @@
 #include "mbatch/partition.h"
 #include "mbatch/place.h"
 #include "mbatch/preprocess.h"
+#include "guard.h"
+#include "repro_run.h"
+#include "lock.h"
 #include "shared.h"
 
 void mb__state_free(mb__state *s) {
+    mb__lock_release();
     mb_dataset_close(s->ds);
     free(s->Xtr);
     free(s->ytr);
@@ -26,6 +30,10 @@ void mb__state_free(mb__state *s) {
     free(s->scratch);
     free(s->work);
     free(s->pkt);
+    free(s->tmb);
+    free(s->vmb);
+    free(s->sacc);
+    free(s->gpart);
     /* The optimizer's arrays are shared with the checkpoint struct: free them once. */
     s->ck.opt_v = s->ck.opt_m = NULL;
     mb_ckpt_clear(&s->ck);
@@ -107,14 +115,19 @@ mb_err mb__load(const mb_comm *c, const mb_job *job, mb__state *s, int have_prep
     MB_TRY(mb_dataset_open(c, &spec, 1, &s->ds));
     s->n = mb_dataset_rows(s->ds);
     s->ncol = mb_dataset_ncol(s->ds);
-    mb_shard_bounds(s->n, c->rank, c->size, &s->lo, &s->hi);
+    MB_TRY(mb_agree(c, mb__check_memory_budget(c, job, s->ds), NULL));
+    if (job->reproducible) /* whole microblocks per rank */
+        mb__repro_bounds(c, s->n, &s->lo, &s->hi);
+    else
+        mb_shard_bounds(s->n, c->rank, c->size, &s->lo, &s->hi);
     int64_t m = s->hi - s->lo;
     raw = mb__alloc(sizeof(double) * (size_t)(m * s->ncol), "the raw shard");
     y = mb__alloc(sizeof(double) * (size_t)m, "the labels");
     isval = mb__alloc((size_t)m, "the split");
     MB_TRY(mb_agree(c, raw && y && isval ? MB_OK : mb_error_code(), NULL));
     double t_read = mb_wtime();
-    MB_TRY(mb_dataset_read(c, s->ds, mode, raw, y));
+    MB_TRY(job->reproducible ? mb__repro_read(c, s, mode, raw, y)
+                             : mb_dataset_read(c, s->ds, mode, raw, y));
     double t_read_end = mb_wtime();
     s->io_total += t_read_end - t_read;
     mb_trace_span(s->trace, MB_SPAN_READ, MB_LEVEL_RUN, t_read, t_read_end, 0, 0);
@@ -133,6 +146,7 @@ mb_err mb__load(const mb_comm *c, const mb_job *job, mb__state *s, int have_prep
     }
     s->mt = m - s->mv;
     s->t_lo = mb_exscan_i64(c, s->mt);
+    if (job->reproducible) MB_TRY(mb_agree(c, mb__repro_layout(s, isval), NULL));
 
     /* Preprocessing: categories and moments of the training rows, unless resuming. */
     if (!have_prep) {
@@ -180,15 +194,24 @@ mb_err mb__load(const mb_comm *c, const mb_job *job, mb__state *s, int have_prep
             }
             for (int64_t v = 0; v < s->ck.ncat[j]; v++) onehot[o++] = 1;
         }
-        mb_pre_colsum(s->Xtr, s->mt, s->d, acc);
-        mb_allreduce_sum(c, acc, s->d);
+        if (job->reproducible) {
+            err = mb__repro_colsum(c, s, acc); /* agreed: every rank takes the same path */
+        } else {
+            mb_pre_colsum(s->Xtr, s->mt, s->d, acc);
+            mb_allreduce_sum(c, acc, s->d);
+        }
         for (int64_t j = 0; j < s->d; j++) s->ck.mean[j] = acc[j] / (double)s->n_train;
         memset(acc, 0, sizeof(double) * (size_t)s->d);
-        mb_pre_colsqdev(s->Xtr, s->mt, s->d, s->ck.mean, acc);
-        mb_allreduce_sum(c, acc, s->d);
+        if (job->reproducible) {
+            if (!err) err = mb__repro_colsqdev(c, s, s->ck.mean, acc);
+        } else {
+            mb_pre_colsqdev(s->Xtr, s->mt, s->d, s->ck.mean, acc);
+            mb_allreduce_sum(c, acc, s->d);
+        }
         mb_pre_finish(s->d, s->n_train, onehot, s->ck.mean, s->ck.std, acc);
         free(acc);
         free(onehot);
+        MB_TRY(err);
     }
     /* Trees split on raw values: bins and thresholds must not depend on rounded moments. */
     if (!s->raw_features) {
@@ -224,6 +247,7 @@ static int same_job(const mb_job *a, const mb_job *b, char *why, size_t n) {
     SAME_NUM(batch.size)
     SAME_NUM(seed)
     SAME_NUM(dataset.validation_fraction)
+    SAME_NUM(reproducible)
     return 1;
 #undef SAME_STR
 #undef SAME_NUM
@@ -238,11 +262,10 @@ mb_err mb__try_resume(const mb_comm *c, const mb_job *job, mb__state *s, int *re
     *resumed = 0;
     snprintf(dir, sizeof dir, "%s/checkpoints", job->run_dir);
     if (c->rank == 0) {
-        err = mb_ckpt_latest(dir, &path, &step);
-        if (!err && path) {
-            err = mb_ckpt_read(path, &s->ck);
-            found = !err;
-        }
+        /* The newest checkpoint whose checksums all match; a corrupt or truncated newest one is
+         * skipped with a warning, and none valid at all is an error (nothing is deleted). */
+        err = mb_ckpt_load_newest(dir, &s->ck, &path, &step);
+        found = !err && path;
         if (found) {
             mb_job *old = NULL;
             char why[512] = "";
@@ -254,6 +277,13 @@ mb_err mb__try_resume(const mb_comm *c, const mb_job *job, mb__state *s, int *re
                                    "%s belongs to a different job: %s; use another "
                                    "run_dir or drop --resume",
                                    path, why);
+            } else if (!job->reproducible && s->ck.ranks != c->size) {
+                /* Outside reproducible mode the sums depend on how rows are split over ranks. */
+                err = mb_error_set(MB_EUSAGE,
+                                   "%s was written by a run on %d ranks and this one has %d; "
+                                   "resume on %d ranks, or use \"reproducible\": true, whose "
+                                   "results do not depend on the rank count",
+                                   path, s->ck.ranks, c->size, s->ck.ranks);
             }
             mb_job_free(old);
         }
@@ -300,9 +330,20 @@ mb_err mb__save(const mb_comm *c, const mb_job *job, mb__state *s, const char *n
             snprintf(dir, sizeof dir, "%s/checkpoints", job->run_dir);
         }
         err = mb_ckpt_write(dir, name, &s->ck);
+        /* Old checkpoints go only once the new one is durable (written, fsync'd, renamed). */
         if (!err && !is_model) err = mb_ckpt_prune(dir, keep);
     }
     err = mb_agree(c, err, NULL);
+    if (err == MB_EIO && !is_model && job->checkpoint.on_error &&
+        strcmp(job->checkpoint.on_error, "warn") == 0) {
+        /* The previous checkpoint is untouched and the temporary removed: training goes on. */
+        if (c->rank == 0)
+            fprintf(stderr, "mbatch: warning: %s; going on (checkpoint.on_error = \"warn\")\n",
+                    mb_error_message());
+        mb_error_clear();
+        s->ckpt_failures++;
+        err = MB_OK;
+    }
     double t1 = mb_wtime();
     s->io_total += t1 - t0; /* every rank waits for rank 0's write */
     mb_trace_span(s->trace, MB_SPAN_CHECKPOINT, is_model ? MB_LEVEL_RUN : MB_LEVEL_EPOCH, t0, t1,
@@ -348,6 +389,8 @@ mb_err mb__finish(const mb_comm *c, const mb_job *job, mb__state *s, double comp
     snprintf(mine.host, sizeof mine.host, "%s", pi.host);
     snprintf(mine.binding, sizeof mine.binding, "%s", pi.binding);
     snprintf(mine.gpu, sizeof mine.gpu, "%s", pi.gpu);
+    snprintf(mine.cores, sizeof mine.cores, "%s", pi.cores);
+    snprintf(mine.numa, sizeof mine.numa, "%s", pi.numa);
     mine.rows = s->hi - s->lo;
     mine.compute_s = compute_s;
     mine.comm_s = s->comm_total;

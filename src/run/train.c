@@ -15,8 +15,13 @@
 #include "mbatch/partition.h"
 #include "mbatch/place.h"
 #include "mbatch/preprocess.h"
+#include "core/fault.h"
+#include "guard.h"
+#include "lock.h"
 #include "shared.h"
 #include "signals.h"
+#include "repro_run.h"
+#include "solve_run.h"
 #include "state.h"
 
 /* A live line on a terminal, plain lines in logs. Open MPI hands ranks a pseudo-terminal even
@@ -73,6 +78,8 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     char metrics_path[4096];
     snprintf(metrics_path, sizeof metrics_path, "%s/metrics.h5", job->run_dir);
 
+    /* Bind before anything is allocated, so that the shard's pages land on the rank's NUMA node. */
+    MB_TRY(mb_place_bind(c, job->placement.bind, job->placement.respect_launcher, o->progress));
     /* Preemption: a signal from here on is answered with a checkpoint at a step boundary. */
     mb__signals_install();
     MB_TRY(mb_agree(c, mb__restart_check(job), NULL));
@@ -87,6 +94,10 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
                              "gives %lld x %lld",
                              (long long)s.ck.d, (long long)s.ck.k, (long long)s.d, (long long)s.k);
         MB_TRY(mb_agree(c, err, NULL));
+    }
+    if (mb__solve_wanted(job)) { /* exact, newton, lbfgs: src/run/solve_run.c */
+        err = mb__solve_train(c, job, o, &s, resumed, t_start, res);
+        goto out;
     }
     s.nparam = mb_model_nparam(s.d, s.k); /* also set by mb__init_model; needed for buffers */
     int64_t B = job->batch.size == 0 || job->batch.size >= s.n_train ? s.n_train : job->batch.size;
@@ -103,6 +114,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     s.opt.eps = job->optimizer.eps;
     s.work = mb__alloc(sizeof(double) * (size_t)mb_model_work_size(s.k), "the model workspace");
     s.pkt = mb__alloc(sizeof(double) * (size_t)(s.nparam + 3), "the gradient");
+    if (job->reproducible) mb__repro_alloc(&s, s.nparam + 3);
     if (!full) {
         s.order = mb__alloc(sizeof(int64_t) * (size_t)s.mt, "the epoch order");
         s.boff = mb__alloc(sizeof(int64_t) * (size_t)(nb + 1), "the batch offsets");
@@ -127,8 +139,13 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     free(s.ck.job_json);
     s.ck.job_json = strdup(job->canonical);
 
-    if (c->rank == 0) err = mb_metrics_init(metrics_path, resumed ? s.ck.epoch : 0);
+    /* One writer per run directory, taken before the first file of the run is written. */
+    if (c->rank == 0) err = mb__lock_run_dir(job->run_dir);
+    if (c->rank == 0 && !err) err = mb_metrics_init(metrics_path, resumed ? s.ck.epoch : 0);
     MB_TRY(mb_agree(c, err, NULL));
+    double gap_opt = NAN; /* report_gap: the optimum, computed once */
+    if (job->report_gap)
+        MB_TRY(mb__gap_setup(c, job, &s, metrics_path, resumed ? s.ck.epoch : 0, &gap_opt));
     if (c->rank == 0)
         printf("mbatch: %s: %s regression, %lld rows (%lld train, %lld validation) x %lld "
                "features, %lld ranks, batch %lld (%lld steps/epoch)\n",
@@ -155,7 +172,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     double best_val = INFINITY;
     if (early)
         best_theta = mb__alloc(sizeof(double) * (size_t)s.nparam, "the best epoch's weights");
-    MB_TRY(mb_agree(c, mb_error_code(), NULL));
+    MB_TRY(mb_agree(c, early && !best_theta ? MB_EENV : MB_OK, NULL));
     res->setup_s = mb_wtime() - t_start;
 
     for (int64_t e = start_epoch; e < job->epochs; e++) {
@@ -181,14 +198,23 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
         for (int64_t b = e == start_epoch ? start_batch : 0; b < nb; b++) {
             int64_t r0 = full ? 0 : s.boff[b], r1 = full ? s.mt : s.boff[b + 1];
             double t0 = mb_wtime();
-            memset(g, 0, sizeof(double) * (size_t)s.nparam);
-            g[s.nparam] =
-                mb_model_grad(t, X + r0 * s.d, Y + r0, r1 - r0, s.d, s.k, theta, g, s.work);
-            g[s.nparam + 1] = (double)(r1 - r0);
+            if (job->reproducible) {
+                /* Pieces cut at microblocks, added exactly: the same bits on any rank count. */
+                mb__repro_grad(&s, t, X, Y, r0, r1, full ? NULL : s.order, theta);
+            } else {
+                memset(g, 0, sizeof(double) * (size_t)s.nparam);
+                g[s.nparam] =
+                    mb_model_grad(t, X + r0 * s.d, Y + r0, r1 - r0, s.d, s.k, theta, g, s.work);
+                g[s.nparam + 1] = (double)(r1 - r0);
+            }
+            if (mb__fault("grad_nan")) g[0] = NAN;
             /* The stop flag rides with the gradient: every rank sees it at the same step. */
             g[s.nparam + 2] = mb__signal_pending() ? 1.0 : 0.0;
             double t1 = mb_wtime();
-            mb_allreduce_sum(c, g, s.nparam + 3);
+            if (job->reproducible)
+                mb__repro_reduce(c, &s, g, s.nparam + 2, s.nparam + 3);
+            else
+                mb_allreduce_sum(c, g, s.nparam + 3);
             int stop = g[s.nparam + 2] > 0;
             double t2 = mb_wtime();
             double count = g[s.nparam + 1], inv = 1.0 / count;
@@ -196,8 +222,9 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
             double loss = g[s.nparam] * inv + mb_model_penalty(s.d, s.k, job->model.l2, theta, g);
             double norm2 = 0;
             for (int64_t j = 0; j < s.nparam; j++) norm2 += g[j] * g[j];
-            if (!isfinite(loss) || !isfinite(norm2)) {
-                /* Every rank holds the same reduced values: the decision is already common. */
+            /* Every rank holds the same reduced values: the decision is already common. */
+            int skip = !isfinite(loss) || !isfinite(norm2);
+            if (skip && strcmp(job->on_nonfinite, "skip") != 0) {
                 err = mb_error_set(MB_ENUMERIC,
                                    "epoch %lld step %lld: the training loss is %g and "
                                    "the gradient norm %g; lower optimizer.lr (now %g)",
@@ -205,12 +232,24 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
                                    sqrt(norm2), lr);
                 goto out;
             }
-            mb_optim_step(&s.opt, theta, g, lr);
+            if (skip) {
+                /* The step still counts as a position in the epoch, so that resume lands on the
+                 * same batch; the parameters and optimizer state stay as they were. */
+                s.skipped_steps++;
+                if (c->rank == 0)
+                    fprintf(stderr,
+                            "mbatch: warning: epoch %lld step %lld: loss %g, gradient norm %g; "
+                            "step skipped (on_nonfinite = \"skip\"; %lld skipped so far)\n",
+                            (long long)(e + 1), (long long)(s.ck.step + 1), loss, sqrt(norm2),
+                            (long long)s.skipped_steps);
+            } else {
+                mb_optim_step(&s.opt, theta, g, lr);
+                s.ck.samples_seen += (int64_t)count;
+                loss_acc += loss * count;
+                seen += (int64_t)count;
+                grad_norm = sqrt(norm2);
+            }
             s.ck.step++;
-            s.ck.samples_seen += (int64_t)count;
-            loss_acc += loss * count;
-            seen += (int64_t)count;
-            grad_norm = sqrt(norm2);
             double t3 = mb_wtime();
             compute_s += (t1 - t0) + (t3 - t2);
             comm_s += t2 - t1;
@@ -249,13 +288,22 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
         }
         s.ck.epoch = e + 1;
         s.ck.lr = lr;
+        /* Once an epoch, a hash of the parameters across ranks catches silent divergence. */
+        if (mb__fault("diverge")) theta[0] = nextafter(theta[0], INFINITY);
+        MB_TRY(mb__check_params_agree(c, theta, s.nparam, s.ck.step));
 
         /* Exact validation loss and metric over every validation row. */
         double ev[3] = {0, 0, (double)s.mv}, tv = mb_wtime();
-        if (s.mv > 0) mb_model_eval(t, s.Xva, s.yva, s.mv, s.d, s.k, theta, s.work, &ev[0], &ev[1]);
+        if (job->reproducible)
+            mb__repro_eval(&s, t, theta);
+        else if (s.mv > 0)
+            mb_model_eval(t, s.Xva, s.yva, s.mv, s.d, s.k, theta, s.work, &ev[0], &ev[1]);
         double tv1 = mb_wtime();
         double times[2] = {compute_s + (tv1 - tv), -(compute_s + (tv1 - tv))};
-        mb_allreduce_sum(c, ev, 3);
+        if (job->reproducible)
+            mb__repro_reduce(c, &s, ev, 3, 3);
+        else
+            mb_allreduce_sum(c, ev, 3);
         double tmax[2] = {times[0], times[1]};
         mb_allreduce_max_double(c, tmax, 2);
         double tsum = times[0];
@@ -313,6 +361,8 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
             }
         }
         MB_TRY(mb_agree(c, err, NULL));
+        if (job->report_gap)
+            MB_TRY(mb__gap_record(c, job, &s, metrics_path, e, gap_opt, theta));
         res->train_loss = row.train_loss;
         res->val_loss = row.val_loss;
         res->val_metric = row.val_metric;

@@ -45,7 +45,7 @@ job choice.json '{"dataset": {"path": "good.h5"}, "model": {"type": "forest"}}'
 job syntax.json '{"dataset": {"path": "good.h5"}, "epochs": 3,, }'
 
 expect 3 '^mbatch: missing\.h5: no such file' 2 train missing.json
-expect 3 '^mbatch: text\.h5: not an HDF5 file' 2 train text.json
+expect 2 '^mbatch: text\.h5: not an HDF5 file' 2 train text.json
 expect 2 '^mbatch: good\.h5: dataset /Z not found' 2 train nods.json
 expect 2 "^mbatch: cols\.h5: column 'zz' not found in group /t" 2 train nocol.json
 expect 2 '^mbatch: rows\.h5: /X has 10 rows but /y has 9' 2 train rows.json

@@ -365,7 +365,7 @@ static void test_errors(const char *m64, const char *cols) {
     mb_dataset_spec s = {.path = missing, .X = "/X", .y = "/y"};
     open_fails(&s, 1, MB_EIO, "no such file", NULL);
     s.path = text;
-    open_fails(&s, 1, MB_EIO, "not an HDF5 file", NULL);
+    open_fails(&s, 1, MB_EDATA, "not an HDF5 file", NULL);
     s.path = m64;
     s.X = "/Z";
     open_fails(&s, 1, MB_EDATA, "dataset /Z not found", NULL);
