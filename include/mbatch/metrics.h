@@ -21,6 +21,8 @@ typedef struct mb_rank_row {
     char host[64];
     char binding[128];
     char gpu[64];
+    char cores[128]; /* OS indices of the cores of binding */
+    char numa[32];   /* OS indices of their NUMA nodes */
     int64_t rows;
     double compute_s;
     double comm_s, io_s; /* this rank's time in collectives and in file I/O */

@@ -15,6 +15,7 @@ static const char USAGE[] =
     "  predict --model RUN/model.h5 --data IN.h5 --out OUT.h5   apply a model, distributed\n"
     "  gen     --kind logistic|linear|softmax --rows N --cols D --out FILE.h5   synthetic data\n"
     "  inspect FILE.h5                             a checkpoint, model, metrics or data file\n"
+    "  place   [--topology FILE.xml] --ranks N [--policy P] [--json]   where ranks would run\n"
     "  sweep   SWEEP.json [--groups G | --index I]   a hyperparameter sweep (grid, random, halving)\n"
     "\n"
     "`mbatch COMMAND --help` explains each. Exit codes: 0 success, 1 usage or job-file error,\n"
@@ -36,6 +37,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "predict") == 0) return mb_cmd_predict(argc - 1, argv + 1);
     if (strcmp(cmd, "gen") == 0) return mb_cmd_gen(argc - 1, argv + 1);
     if (strcmp(cmd, "inspect") == 0) return mb_cmd_inspect(argc - 1, argv + 1);
+    if (strcmp(cmd, "place") == 0) return mb_cmd_place(argc - 1, argv + 1);
     if (strcmp(cmd, "sweep") == 0) return mb_cmd_sweep(argc - 1, argv + 1);
     fprintf(stderr, "mbatch: unknown command '%s'\n\n%s", cmd, USAGE);
     return 1;

@@ -63,17 +63,22 @@ static hid_t fixed_str(size_t size) {
 
 /* The in-memory layout of mb_rank_row (with its padding); the file gets a packed copy. */
 static hid_t rank_type(void) {
-    hid_t ids[4] = {H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID};
+    hid_t ids[5] = {H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID,
+                    H5I_INVALID_HID};
     hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(mb_rank_row));
     if (t < 0) return t;
     ids[0] = fixed_str(sizeof(((mb_rank_row *)0)->host));
     ids[1] = fixed_str(sizeof(((mb_rank_row *)0)->binding));
     ids[2] = fixed_str(sizeof(((mb_rank_row *)0)->gpu));
-    if (ids[0] < 0 || ids[1] < 0 || ids[2] < 0 ||
+    ids[3] = fixed_str(sizeof(((mb_rank_row *)0)->cores));
+    ids[4] = fixed_str(sizeof(((mb_rank_row *)0)->numa));
+    if (ids[0] < 0 || ids[1] < 0 || ids[2] < 0 || ids[3] < 0 || ids[4] < 0 ||
         H5Tinsert(t, "rank", HOFFSET(mb_rank_row, rank), H5T_NATIVE_INT32) < 0 ||
         H5Tinsert(t, "host", HOFFSET(mb_rank_row, host), ids[0]) < 0 ||
         H5Tinsert(t, "binding", HOFFSET(mb_rank_row, binding), ids[1]) < 0 ||
         H5Tinsert(t, "gpu", HOFFSET(mb_rank_row, gpu), ids[2]) < 0 ||
+        H5Tinsert(t, "cores", HOFFSET(mb_rank_row, cores), ids[3]) < 0 ||
+        H5Tinsert(t, "numa", HOFFSET(mb_rank_row, numa), ids[4]) < 0 ||
         H5Tinsert(t, "rows", HOFFSET(mb_rank_row, rows), H5T_NATIVE_INT64) < 0 ||
         H5Tinsert(t, "compute_s", HOFFSET(mb_rank_row, compute_s), H5T_NATIVE_DOUBLE) < 0 ||
         H5Tinsert(t, "comm_s", HOFFSET(mb_rank_row, comm_s), H5T_NATIVE_DOUBLE) < 0 ||
@@ -81,7 +86,7 @@ static hid_t rank_type(void) {
         H5Tclose(t);
         t = H5I_INVALID_HID;
     }
-    mb__h5_close_all(ids, 3);
+    mb__h5_close_all(ids, 5);
     return t;
 }
 

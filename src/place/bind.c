@@ -1,0 +1,207 @@
+/* bind.c - bind this node's ranks to their slots of the placement plan, and report where every
+ * rank runs. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mbatch/place.h"
+#include "place_internal.h"
+
+/* The GPU and the origin of the binding chosen by the last mb_place_bind of this process. */
+static struct { char gpu[64], busid[32], how[32]; } placed;
+
+/* host, binding, cores and NUMA nodes of the current binding, from a loaded topology. */
+static void describe(hwloc_topology_t topo, mb_place_info *out) {
+    hwloc_bitmap_t set = hwloc_bitmap_alloc(), nodes = hwloc_bitmap_alloc();
+    if (!set || !nodes) goto out;
+    if (hwloc_get_cpubind(topo, set, HWLOC_CPUBIND_PROCESS) != 0 &&
+        hwloc_get_cpubind(topo, set, HWLOC_CPUBIND_THREAD) != 0)
+        hwloc_bitmap_copy(set, hwloc_topology_get_allowed_cpuset(topo));
+    hwloc_bitmap_list_snprintf(out->binding, sizeof out->binding, set);
+    int n = 0, cap = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
+    int *ids = malloc(sizeof(int) * (size_t)(cap > 0 ? cap : 1));
+    if (ids) {
+        for (hwloc_obj_t o = NULL; (o = hwloc_get_next_obj_by_type(topo, HWLOC_OBJ_CORE, o));)
+            if (hwloc_bitmap_intersects(o->cpuset, set) && n < cap) ids[n++] = (int)o->os_index;
+        mb__place_list(ids, n, out->cores, sizeof out->cores);
+        free(ids);
+    }
+    hwloc_cpuset_to_nodeset(topo, set, nodes);
+    hwloc_bitmap_and(nodes, nodes, hwloc_topology_get_allowed_nodeset(topo));
+    hwloc_bitmap_list_snprintf(out->numa, sizeof out->numa, nodes);
+out:
+    hwloc_bitmap_free(set);
+    hwloc_bitmap_free(nodes);
+}
+
+static void set_host(mb_place_info *out) {
+    if (gethostname(out->host, sizeof out->host - 1) != 0)
+        snprintf(out->host, sizeof out->host, "unknown");
+}
+
+mb_err mb_place_describe(mb_place_info *out) {
+    memset(out, 0, sizeof *out);
+    set_host(out);
+    snprintf(out->gpu, sizeof out->gpu, "%s", placed.gpu);
+    snprintf(out->gpu_busid, sizeof out->gpu_busid, "%s", placed.busid);
+    snprintf(out->how, sizeof out->how, "%s", placed.how[0] ? placed.how : "not placed");
+    mb_place_topo *t = NULL;
+    mb_err err = mb__place_topo_load(NULL, 0, &t);
+    if (err) return err;
+    describe(t->topo, out);
+    mb_place_topo_free(t);
+    return MB_OK;
+}
+
+/* What each rank sends to rank 0 for the report. */
+typedef struct {
+    mb_place_info info;
+    int local_rank;
+    char warnings[768]; /* the node plan's warnings (from local rank 0 only), ';'-separated */
+} report_row;
+
+/* Ranks on one host whose PU sets intersect, when the plan did not say so already. */
+static void shared_cores(const report_row *all, int n, FILE *f) {
+    hwloc_bitmap_t a = hwloc_bitmap_alloc(), b = hwloc_bitmap_alloc();
+    int warned = 0;
+    for (int i = 0; a && b && i < n && !warned; i++) {
+        if (strcmp(all[i].info.how, "launcher") != 0) continue;
+        hwloc_bitmap_list_sscanf(a, all[i].info.binding);
+        for (int j = i + 1; j < n && !warned; j++)
+            if (strcmp(all[i].info.host, all[j].info.host) == 0) {
+                hwloc_bitmap_list_sscanf(b, all[j].info.binding);
+                if (hwloc_bitmap_intersects(a, b)) {
+                    fprintf(f,
+                            "mbatch: warning: %s: ranks %d and %d share cores (%s and %s) under "
+                            "the launcher's binding\n",
+                            all[i].info.host, i, j, all[i].info.cores, all[j].info.cores);
+                    warned = 1;
+                }
+            }
+    }
+    hwloc_bitmap_free(a);
+    hwloc_bitmap_free(b);
+}
+
+static void print_report(const report_row *all, int n, const char *policy) {
+    printf("mbatch: placement (placement.bind %s):\n", policy);
+    printf("%6s  %-20s %-16s %-6s %-22s %s\n", "rank", "host", "cores (OS)", "NUMA", "bound by",
+           "GPU");
+    for (int r = 0; r < n; r++) {
+        const mb_place_info *i = &all[r].info;
+        char gpu[128] = "-";
+        if (i->gpu[0]) snprintf(gpu, sizeof gpu, "%s (%s)", i->gpu, i->gpu_busid);
+        printf("%6d  %-20s %-16s %-6s %-22s %s\n", r, i->host, i->cores, i->numa, i->how, gpu);
+    }
+    fflush(stdout);
+    for (int r = 0; r < n; r++) {
+        if (all[r].local_rank != 0 || !all[r].warnings[0]) continue;
+        const char *w = all[r].warnings;
+        while (*w) {
+            const char *e = strchr(w, ';');
+            int len = e ? (int)(e - w) : (int)strlen(w);
+            fprintf(stderr, "mbatch: warning: %s: %.*s\n", all[r].info.host, len, w);
+            w += len + (e ? 1 : 0);
+        }
+    }
+    shared_cores(all, n, stderr);
+}
+
+mb_err mb_place_bind(const mb_comm *c, const char *policy, int respect_launcher, int report) {
+    mb_bind pol = MB_BIND_AUTO;
+    mb_place_topo *t = NULL;
+    mb_place_plan *plan = NULL;
+    hwloc_bitmap_t cur = hwloc_bitmap_alloc(), set = hwloc_bitmap_alloc();
+    report_row mine, *all = NULL;
+    memset(&mine, 0, sizeof mine);
+    memset(&placed, 0, sizeof placed);
+    mb_err err = MB_OK;
+    if (!cur || !set) err = mb_error_set(MB_EENV, "out of memory for the placement");
+    if (!policy) policy = "auto";
+    if (!err && mb_bind_parse(policy, &pol) != 0)
+        err = mb_error_set(
+            MB_EUSAGE, "placement.bind is '%s'; expected auto|core|numa|socket|gpu|none", policy);
+    if (!err) err = mb_place_topo_load(NULL, &t);
+    int launcher = 0;
+    char memwarn[160] = "";
+    if (!err) {
+        hwloc_const_cpuset_t allowed = hwloc_topology_get_allowed_cpuset(t->topo);
+        if (hwloc_get_cpubind(t->topo, cur, HWLOC_CPUBIND_PROCESS) != 0 &&
+            hwloc_get_cpubind(t->topo, cur, HWLOC_CPUBIND_THREAD) != 0)
+            hwloc_bitmap_copy(cur, allowed);
+        /* A launcher binding: narrower than what the node (or its cgroup) allows. */
+        launcher = !hwloc_bitmap_iszero(cur) && hwloc_bitmap_isincluded(cur, allowed) &&
+                   !hwloc_bitmap_isequal(cur, allowed);
+        err = mb_place_plan_make(t, c->local_size, pol, &plan);
+    }
+    MB_TRY(mb_agree(c, err, NULL));
+    /* Keep the launcher's binding only if every rank has one, so all ranks decide alike. */
+    int64_t all_bound = launcher;
+    mb_allreduce_min_i64(c, &all_bound, 1);
+    const mb_place_slot *slot = &plan->ranks[c->local_rank];
+    if (slot->gpu >= 0) {
+        snprintf(placed.gpu, sizeof placed.gpu, "%s", plan->gpus[slot->gpu].name);
+        snprintf(placed.busid, sizeof placed.busid, "%s", plan->gpus[slot->gpu].busid);
+    }
+    if (respect_launcher && all_bound) {
+        snprintf(placed.how, sizeof placed.how, "launcher");
+    } else if (plan->policy == MB_BIND_NONE) {
+        snprintf(placed.how, sizeof placed.how, "%s", launcher ? "launcher" : "unbound");
+    } else {
+        snprintf(placed.how, sizeof placed.how, "mbatch %s", mb_bind_name(plan->policy));
+        hwloc_bitmap_zero(set);
+        for (int i = 0; i < slot->npus; i++) hwloc_bitmap_set(set, (unsigned)slot->pus[i]);
+        if (hwloc_set_cpubind(t->topo, set, HWLOC_CPUBIND_PROCESS) != 0) {
+            char lst[128];
+            mb__place_list(slot->pus, slot->npus, lst, sizeof lst);
+            err = mb_error_set(MB_EENV, "hwloc: cannot bind to PUs %s: %s", lst, strerror(errno));
+        }
+        /* Preferred (not strict) memory binding: pages go to the rank's NUMA nodes while they
+         * have room, instead of failing the allocation. Single-node machines need nothing. */
+        hwloc_bitmap_zero(set);
+        for (int i = 0; i < slot->nnuma; i++) hwloc_bitmap_set(set, (unsigned)slot->numa[i]);
+        if (!err && plan->nnuma > 1 && !hwloc_bitmap_iszero(set) &&
+            hwloc_set_membind(t->topo, set, HWLOC_MEMBIND_BIND,
+                              HWLOC_MEMBIND_PROCESS | HWLOC_MEMBIND_BYNODESET) != 0 &&
+            c->local_rank == 0)
+            snprintf(memwarn, sizeof memwarn, "cannot bind memory to NUMA nodes: %s",
+                     strerror(errno));
+    }
+    MB_TRY(mb_agree(c, err, NULL));
+    if (report) {
+        set_host(&mine.info);
+        describe(t->topo, &mine.info);
+        snprintf(mine.info.gpu, sizeof mine.info.gpu, "%s", placed.gpu);
+        snprintf(mine.info.gpu_busid, sizeof mine.info.gpu_busid, "%s", placed.busid);
+        snprintf(mine.info.how, sizeof mine.info.how, "%s", placed.how);
+        mine.local_rank = c->local_rank;
+        /* The plan's warnings matter only when mbatch applied the plan. */
+        if (c->local_rank == 0 && strncmp(placed.how, "mbatch", 6) == 0)
+            for (int i = 0; i < plan->nwarnings; i++) {
+                size_t len = strlen(mine.warnings);
+                snprintf(mine.warnings + len, sizeof mine.warnings - len, "%s%s", i ? ";" : "",
+                         plan->warnings[i]);
+            }
+        if (memwarn[0]) {
+            size_t len = strlen(mine.warnings);
+            snprintf(mine.warnings + len, sizeof mine.warnings - len, "%s%s",
+                     mine.warnings[0] ? ";" : "", memwarn);
+        }
+        if (c->rank == 0) {
+            all = calloc((size_t)c->size, sizeof *all);
+            if (!all) err = mb_error_set(MB_EENV, "out of memory for the placement report");
+        }
+        MB_TRY(mb_agree(c, err, NULL));
+        mb_gather(c, &mine, sizeof mine, all, 0);
+        if (c->rank == 0) print_report(all, c->size, mb_bind_name(pol));
+    }
+out:
+    free(all);
+    mb_place_plan_free(plan);
+    mb_place_topo_free(t);
+    hwloc_bitmap_free(cur);
+    hwloc_bitmap_free(set);
+    return err;
+}
