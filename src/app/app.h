@@ -5,6 +5,7 @@ int mb_cmd_train(int argc, char **argv);
 int mb_cmd_predict(int argc, char **argv);
 int mb_cmd_gen(int argc, char **argv);
 int mb_cmd_inspect(int argc, char **argv);
+int mb_cmd_report(int argc, char **argv);
 int mb_cmd_place(int argc, char **argv);
 int mb_cmd_sweep(int argc, char **argv);
 

@@ -14,7 +14,8 @@ static const char USAGE[] =
     "  train   JOB.json [--set K=V]... [--resume]   train a model (run under mpirun or srun)\n"
     "  predict --model RUN/model.h5 --data IN.h5 --out OUT.h5   apply a model, distributed\n"
     "  gen     --kind logistic|linear|softmax --rows N --cols D --out FILE.h5   synthetic data\n"
-    "  inspect FILE.h5                             a checkpoint, model, metrics or data file\n"
+    "  inspect FILE.h5 [--csv]                     a checkpoint, model, metrics or data file\n"
+    "  report  RUN_DIR [--out report.html]         plots and key figures of a run, one HTML page\n"
     "  place   [--topology FILE.xml] --ranks N [--policy P] [--json]   where ranks would run\n"
     "  sweep   SWEEP.json [--groups G | --index I]   a hyperparameter sweep (grid, random, halving)\n"
     "\n"
@@ -37,6 +38,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "predict") == 0) return mb_cmd_predict(argc - 1, argv + 1);
     if (strcmp(cmd, "gen") == 0) return mb_cmd_gen(argc - 1, argv + 1);
     if (strcmp(cmd, "inspect") == 0) return mb_cmd_inspect(argc - 1, argv + 1);
+    if (strcmp(cmd, "report") == 0) return mb_cmd_report(argc - 1, argv + 1);
     if (strcmp(cmd, "place") == 0) return mb_cmd_place(argc - 1, argv + 1);
     if (strcmp(cmd, "sweep") == 0) return mb_cmd_sweep(argc - 1, argv + 1);
     fprintf(stderr, "mbatch: unknown command '%s'\n\n%s", cmd, USAGE);

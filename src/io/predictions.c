@@ -56,8 +56,26 @@ static char *dir_of(const char *path) {
     return d;
 }
 
+/* A scalar float64 attribute of `/`, created collectively (every rank passes the same value). */
+static mb_err put_attr(const char *path, hid_t fid, const char *name, double v) {
+    mb_err err = MB_OK;
+    hid_t ids[2] = {H5I_INVALID_HID, H5I_INVALID_HID};
+    MB_H5(ids[0] = H5Screate(H5S_SCALAR));
+    MB_H5(ids[1] = H5Acreate2(fid, name, H5T_IEEE_F64LE, ids[0], H5P_DEFAULT, H5P_DEFAULT));
+    MB_H5(H5Awrite(ids[1], H5T_NATIVE_DOUBLE, &v));
+out:
+    mb__h5_close_all(ids, 2);
+    return err;
+}
+
 mb_err mb_predictions_write(const mb_comm *c, const char *path, int64_t n, int64_t kout, int64_t lo,
                             int64_t hi, const double *pred, const double *label) {
+    return mb_predictions_write_timed(c, path, n, kout, lo, hi, pred, label, -1);
+}
+
+mb_err mb_predictions_write_timed(const mb_comm *c, const char *path, int64_t n, int64_t kout,
+                                  int64_t lo, int64_t hi, const double *pred, const double *label,
+                                  double seconds) {
     mb_err err = MB_OK;
     hid_t fapl = H5I_INVALID_HID, fid = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
     hid_t dpred = H5I_INVALID_HID, dlabel = H5I_INVALID_HID;
@@ -115,6 +133,13 @@ mb_err mb_predictions_write(const mb_comm *c, const char *path, int64_t n, int64
     hsize_t dims[2] = {(hsize_t)n, (hsize_t)kout};
     err = create_dset(path, fid, "predictions", kout == 1 ? 1 : 2, dims, &dpred);
     if (!err && smax[2]) err = create_dset(path, fid, "label", 1, dims, &dlabel);
+    if (!err && seconds >= 0) {
+        /* Rank 0's clock decides, so every rank writes the same attribute values. */
+        double t = seconds;
+        mb_bcast(c, &t, sizeof t, 0);
+        err = put_attr(path, fid, "predict_s", t);
+        if (!err) err = put_attr(path, fid, "items_per_s", t > 0 ? (double)n / t : 0);
+    }
     if (!err && (dxpl = H5Pcreate(H5P_DATASET_XFER)) < 0)
         err = mb__h5_report(path, __FILE__, __LINE__, "H5Pcreate");
     if (!err && H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE) < 0)

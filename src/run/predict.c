@@ -78,7 +78,7 @@ mb_err mb_predict(const mb_comm *c, const mb_predict_opts *o) {
             label[i] = (double)best;
         }
     }
-    MB_TRY(mb_predictions_write(c, o->out, n, kout, lo, hi, pred, label));
+    MB_TRY(mb_predictions_write_timed(c, o->out, n, kout, lo, hi, pred, label, mb_wtime() - t0));
 
     if (has_y) {
         /* With a target present, report how good the predictions are. */
