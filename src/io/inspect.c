@@ -10,6 +10,7 @@
 #include "h5util.h"
 #include "mbatch/checkpoint.h"
 #include "mbatch/metrics.h"
+#include "mbatch/trees_io.h"
 
 static const char *MODEL_NAMES[] = {"linear", "logistic", "softmax"};
 
@@ -107,7 +108,11 @@ mb_err mb_inspect(const char *path, FILE *out) {
     MB_H5(f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT));
     int is_ckpt = H5Aexists(f, "complete") > 0 || H5Lexists(f, "model", H5P_DEFAULT) > 0;
     int is_metrics = H5Lexists(f, "epochs", H5P_DEFAULT) > 0;
-    if (is_ckpt) {
+    if (is_ckpt && mb_trees_is_model(path)) {
+        H5Fclose(f);
+        f = H5I_INVALID_HID;
+        err = mb_trees_inspect(path, out);
+    } else if (is_ckpt) {
         H5Fclose(f);
         f = H5I_INVALID_HID;
         mb_ckpt c;

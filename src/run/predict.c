@@ -11,7 +11,9 @@
 #include "mbatch/model.h"
 #include "mbatch/partition.h"
 #include "mbatch/preprocess.h"
+#include "mbatch/trees_io.h"
 #include "shared.h"
+#include "trees.h"
 
 mb_err mb_predict(const mb_comm *c, const mb_predict_opts *o) {
     mb_err err = MB_OK;
@@ -22,6 +24,10 @@ mb_err mb_predict(const mb_comm *c, const mb_predict_opts *o) {
     memset(&ck, 0, sizeof ck);
     double t0 = mb_wtime();
 
+    /* Tree models have their own file layout and predictor (src/run/trees.c). */
+    int64_t trees = c->rank == 0 ? mb_trees_is_model(o->model) : 0;
+    mb_bcast(c, &trees, sizeof trees, 0);
+    if (trees) return mb__predict_trees(c, o);
     if (c->rank == 0) {
         err = mb_ckpt_read(o->model, &ck);
         if (!err && mb_job_from_canonical(ck.job_json, &job) != MB_OK) {

@@ -24,6 +24,11 @@ mb_dataset_spec mb__spec_from_job(const mb_job *job, const char *path) {
 mb_model_type mb__model_type(const char *name) {
     if (strcmp(name, "linear") == 0) return MB_MODEL_LINEAR;
     if (strcmp(name, "softmax") == 0) return MB_MODEL_SOFTMAX;
+    /* Tree models train in src/run/trees.c; as a label check they take class ids, which is
+     * what they are for classification (trees.c checks regression targets itself). */
+    if (strcmp(name, "decision_tree") == 0 || strcmp(name, "random_forest") == 0 ||
+        strcmp(name, "gradient_boosting") == 0)
+        return MB_MODEL_SOFTMAX;
     return MB_MODEL_LOGISTIC;
 }
 

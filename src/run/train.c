@@ -23,6 +23,7 @@
 #include "repro_run.h"
 #include "solve_run.h"
 #include "state.h"
+#include "trees.h"
 
 /* A live line on a terminal, plain lines in logs. Open MPI hands ranks a pseudo-terminal even
  * when mpirun's own output goes to a file, so MBATCH_PROGRESS=plain|live overrides the guess. */
@@ -78,6 +79,8 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     char metrics_path[4096];
     snprintf(metrics_path, sizeof metrics_path, "%s/metrics.h5", job->run_dir);
 
+    /* Tree models have their own trainer (src/run/trees.c): no gradient loop. */
+    if (mb__is_tree_model(job->model.type)) return mb__train_trees(c, job, o, res);
     /* Bind before anything is allocated, so that the shard's pages land on the rank's NUMA node. */
     MB_TRY(mb_place_bind(c, job->placement.bind, job->placement.respect_launcher, o->progress));
     /* Preemption: a signal from here on is answered with a checkpoint at a step boundary. */
