@@ -13,6 +13,8 @@
 typedef struct mb_train_opts {
     int resume;   /* continue from the newest complete checkpoint in run_dir (if any) */
     int progress; /* rank 0 prints progress (live line on a terminal, plain lines otherwise) */
+    int placed;   /* the caller has already placed this process over all its ranks (a sweep
+                     binds once over the world: each group alone would stack on the same cores) */
 } mb_train_opts;
 
 typedef struct mb_train_result {

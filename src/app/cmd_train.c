@@ -83,7 +83,7 @@ int mb_cmd_train(int argc, char **argv) {
     if (!err) mb_comm_set_timeout(job->timeout_s);
     mb_train_result res;
     if (!err) {
-        mb_train_opts o = {resume, !quiet};
+        mb_train_opts o = {resume, !quiet, 0};
         err = mb_train(&c, job, &o, &res);
     }
     if (c.rank == 0) {

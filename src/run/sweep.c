@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mbatch/place.h"
 #include "mbatch/run.h"
 
 static mb_err mkdir_p(const char *dir) {
@@ -137,7 +138,7 @@ static mb_err run_one(const mb_comm *g, const mb_sweep *sw, int64_t i, int64_t e
     mb_train_result res;
     memset(&res, 0, sizeof res);
     if (!err) {
-        mb_train_opts to = {resume, progress};
+        mb_train_opts to = {resume, progress, 1};
         err = mb_train(g, job, &to, &res);
     }
     if (err == MB_OK) {
@@ -370,6 +371,16 @@ mb_err mb_sweep_run(const mb_comm *c, const mb_sweep *sw, const mb_sweep_opts *o
                             (long long)o->index, sw->path, (long long)sw->nconf - 1);
     if (c->rank == 0) err = mkdir_p(sw->run_dir);
     MB_TRY(mb_agree(c, err, NULL));
+    /* Bind every process once, over all the ranks of the node: placed group by group, the
+     * groups would stack on the same cores, and each configuration would reload the topology. */
+    {
+        mb_job *base = NULL;
+        err = mb_job_load_text(sw->base_label, sw->base_text, NULL, 0, &base);
+        MB_TRY(mb_agree(c, err, NULL));
+        err = mb_place_bind(c, base->placement.bind, base->placement.respect_launcher, o->progress);
+        mb_job_free(base);
+        MB_TRY(err);
+    }
     /* Contiguous blocks of ranks form a group, so a group stays on as few nodes as possible. */
     int color = (int)((int64_t)c->rank * G / c->size);
     MB_TRY(mb_comm_split(c, color, c->rank, &g));
@@ -396,6 +407,7 @@ mb_err mb_sweep_run(const mb_comm *c, const mb_sweep *sw, const mb_sweep_opts *o
     mb_bcast(c, active, sizeof *active * (size_t)nactive, 0);
 
     int64_t preempted = 0;
+    int failed_code = 0; /* --index: the configuration's exit code becomes the task's */
     double t_prev = mb_wtime(); /* the end of this group's previous configuration */
     for (int phase = 0; phase <= sw->nrungs && !preempted; phase++) {
         int64_t epochs = phase < sw->nrungs ? sw->rungs[phase] : 0;
@@ -420,6 +432,7 @@ mb_err mb_sweep_run(const mb_comm *c, const mb_sweep *sw, const mb_sweep_opts *o
                 continue;
             }
             row.gap_s = t_start - t_prev;
+            if (single && row.exit_code != 0) failed_code = row.exit_code;
             if (g.rank == 0) {
                 err = write_result(sw, &row);
                 if (err) {
@@ -461,6 +474,10 @@ mb_err mb_sweep_run(const mb_comm *c, const mb_sweep *sw, const mb_sweep_opts *o
                            "sweep %s stopped by a signal; finished configurations have results; "
                            "run it again with --resume",
                            sw->path);
+    else if (!err && failed_code)
+        err = mb_error_set((mb_err)failed_code,
+                           "sweep: configuration %lld failed; recorded in %s/cfg-%lld/result.json",
+                           (long long)o->index, sw->run_dir, (long long)o->index);
 out:
     free(active);
     mb_comm_free(&g);

@@ -82,7 +82,8 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     /* Tree models have their own trainer (src/run/trees.c): no gradient loop. */
     if (mb__is_tree_model(job->model.type)) return mb__train_trees(c, job, o, res);
     /* Bind before anything is allocated, so that the shard's pages land on the rank's NUMA node. */
-    MB_TRY(mb_place_bind(c, job->placement.bind, job->placement.respect_launcher, o->progress));
+    if (!o->placed)
+        MB_TRY(mb_place_bind(c, job->placement.bind, job->placement.respect_launcher, o->progress));
     /* Preemption: a signal from here on is answered with a checkpoint at a step boundary. */
     mb__signals_install();
     MB_TRY(mb_agree(c, mb__restart_check(job), NULL));
