@@ -65,7 +65,8 @@ SlurmdPort=$((port + 1))
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-AuthInfo=socket=$dir/munge.socket
+# cred_expire: a requeued job waits this long before it may start again (default 120 s).
+AuthInfo=socket=$dir/munge.socket,cred_expire=5
 CredType=cred/munge
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool
@@ -135,20 +136,30 @@ wait_idle() {
     die "the node is '${state:-unknown}' after 15 s, not idle; logs in $dir/log"
 }
 
-stop() {
-    local quiet=${1:-} name pid i
-    for name in slurmd slurmctld munged; do
+# term NAME...: SIGTERM to each named daemon that runs, then wait for all of them (SIGKILL after
+# 10 s); each exits in a second or two, so they go down together.
+term() {
+    local name pids=() i p left
+    for name in "$@"; do
         alive "$name" || continue
-        pid=$(cat "$dir/$name.pid")
-        kill "$pid" 2>/dev/null || true
-        for i in $(seq 1 100); do
-            [ -d "/proc/$pid" ] || break
-            sleep 0.05
-        done
-        [ -d "/proc/$pid" ] && kill -9 "$pid" 2>/dev/null || true
-        rm -f "$dir/$name.pid"
+        pids+=("$(cat "$dir/$name.pid")")
+        kill "${pids[-1]}" 2>/dev/null || true
     done
-    [ -n "$quiet" ] || echo "local-cluster.sh: stopped ($dir)"
+    for i in $(seq 1 200); do
+        left=0
+        for p in "${pids[@]}"; do [ -d "/proc/$p" ] && left=1; done
+        [ "$left" -eq 0 ] && break
+        sleep 0.05
+    done
+    for p in "${pids[@]}"; do [ -d "/proc/$p" ] && kill -9 "$p" 2>/dev/null; done
+    for name in "$@"; do rm -f "$dir/$name.pid"; done
+}
+
+stop() {
+    # The Slurm daemons first (they authenticate their goodbyes through munged), then munged.
+    term slurmd slurmctld
+    term munged
+    [ -n "${1:-}" ] || echo "local-cluster.sh: stopped ($dir)"
 }
 
 case "$cmd" in
