@@ -184,11 +184,11 @@ static double nice_step(double range) {
 
 /* ---------------------------------------------------------------- charts */
 
-#define CW 540 /* chart width and height in SVG units */
-#define CH 280
-#define ML 70 /* margins: left, right, top, bottom */
-#define MR 16
-#define MT 44
+#define CW   540 /* chart width and height in SVG units */
+#define CH   280
+#define ML   70 /* margins: left, right, top, bottom */
+#define MR   16
+#define MT   44
 #define MBOT 40
 
 typedef struct series {
@@ -270,8 +270,9 @@ static void line_chart(FILE *f, const char *id, const char *title, const char *u
             ML, CW - MR, CH - MBOT, CH - MBOT, ML, ML, MT - 6, CH - MBOT, (ML + CW - MR) / 2,
             CH - 6);
     if (unit && *unit) {
-        fprintf(f, "<text x=\"14\" y=\"%d\" transform=\"rotate(-90 14 %d)\" "
-                   "text-anchor=\"middle\">",
+        fprintf(f,
+                "<text x=\"14\" y=\"%d\" transform=\"rotate(-90 14 %d)\" "
+                "text-anchor=\"middle\">",
                 (MT + CH - MBOT) / 2, (MT + CH - MBOT) / 2);
         put_escaped(f, unit);
         fputs("</text>\n", f);
@@ -282,8 +283,8 @@ static void line_chart(FILE *f, const char *id, const char *title, const char *u
                 (ML + CW - MR) / 2, CH / 2);
     /* Each series: a polyline (broken at missing values), then a marked point per epoch. */
     for (int k = 0; k < ns; k++) {
-        fprintf(f, "<g class=\"series\" data-series=\"%s\" stroke=\"%s\" fill=\"%s\">\n",
-                s[k].key, s[k].color, s[k].color);
+        fprintf(f, "<g class=\"series\" data-series=\"%s\" stroke=\"%s\" fill=\"%s\">\n", s[k].key,
+                s[k].color, s[k].color);
         int open = 0;
         for (int64_t i = 0; i < n; i++) {
             if (!isfinite(s[k].y[i])) {
@@ -342,8 +343,9 @@ static void rank_bars(FILE *f, const report *r) {
         const rank_info *ri = &r->rk[i];
         double v[3] = {ri->compute_s, ri->comm_s, ri->io_s}, x = left;
         int y = top + i * (bar + gap);
-        fprintf(f, "<g class=\"rank\" data-rank=\"%d\">\n<text x=\"%d\" y=\"%d\" "
-                   "text-anchor=\"end\">rank %d ",
+        fprintf(f,
+                "<g class=\"rank\" data-rank=\"%d\">\n<text x=\"%d\" y=\"%d\" "
+                "text-anchor=\"end\">rank %d ",
                 ri->rank, left - 8, y + bar / 2 + 4, ri->rank);
         put_escaped(f, ri->host);
         fputs("</text>\n", f);
@@ -359,8 +361,7 @@ static void rank_bars(FILE *f, const report *r) {
             x += len;
             if (isfinite(v[k])) total += v[k];
         }
-        fprintf(f,
-                "<text x=\"%.2f\" y=\"%d\">%.3g s, %lld rows</text>\n</g>\n", x + 6,
+        fprintf(f, "<text x=\"%.2f\" y=\"%d\">%.3g s, %lld rows</text>\n</g>\n", x + 6,
                 y + bar / 2 + 4, total, (long long)ri->rows);
     }
     fputs("</svg></figure>\n", f);
@@ -387,8 +388,7 @@ static void kpi_table(FILE *f, const report *r) {
     for (int i = 0; i < r->nr; i++) busy += r->rk[i].compute_s;
     /* Files written before utilization was stored: the same formula from /ranks. */
     double util = k->utilization;
-    if (isnan(util) && r->nr > 0 && k->completion_s > 0)
-        util = busy / (k->completion_s * r->nr);
+    if (isnan(util) && r->nr > 0 && k->completion_s > 0) util = busy / (k->completion_s * r->nr);
     double err_rate = !isnan(k->errors) && steps > 0 ? k->errors / (double)steps : NAN;
 
     fputs("<table class=\"kpi\">\n<tr><th>key figure</th><th>value</th><th>definition</th>"
@@ -407,8 +407,7 @@ static void kpi_table(FILE *f, const report *r) {
     snprintf(buf, sizeof buf, isnan(util) ? "-" : "%.1f %%", util * 100);
     kpi_row(f, "utilization", "Resource utilization", util, buf,
             "compute time summed over ranks / (completion time x ranks)");
-    snprintf(buf, sizeof buf, isnan(k->core_s_per_1000) ? "-" : "%.4g core-s",
-             k->core_s_per_1000);
+    snprintf(buf, sizeof buf, isnan(k->core_s_per_1000) ? "-" : "%.4g core-s", k->core_s_per_1000);
     kpi_row(f, "core_s_per_1000", "Cost per 1000 samples", k->core_s_per_1000, buf,
             "completion time x ranks / (samples / 1000)");
     snprintf(buf, sizeof buf, "%.6g", k->final_train_loss);
@@ -431,8 +430,9 @@ static void epoch_table(FILE *f, const report *r) {
           f);
     int64_t from = r->ne > 500 ? r->ne - 500 : 0; /* the page stays readable for long runs */
     if (from > 0)
-        fprintf(f, "<tr><td colspan=\"14\">(first %lld epochs omitted; see mbatch inspect --csv)"
-                   "</td></tr>\n",
+        fprintf(f,
+                "<tr><td colspan=\"14\">(first %lld epochs omitted; see mbatch inspect --csv)"
+                "</td></tr>\n",
                 (long long)from);
     for (int64_t i = from; i < r->ne; i++) {
         const mb_epoch_row *e = &r->ep[i];
@@ -525,8 +525,8 @@ static void write_page(FILE *f, const report *r) {
     series loss[2] = {{"train_loss", "training loss", "#3b6fb6", tl},
                       {"val_loss", "validation loss", "#d1495b", vl}};
     line_chart(f, "loss", "Loss per epoch", "loss", ep, n, loss, 2);
-    series metric[1] = {{"val_metric", classify ? "validation accuracy" : "validation RMSE",
-                         "#7a4fa3", vm}};
+    series metric[1] = {
+        {"val_metric", classify ? "validation accuracy" : "validation RMSE", "#7a4fa3", vm}};
     line_chart(f, "metric", classify ? "Validation accuracy" : "Validation RMSE",
                classify ? "accuracy" : "RMSE", ep, n, metric, 1);
     series lrs[1] = {{"lr", "learning rate", "#2a9d8f", lr}};
@@ -608,8 +608,8 @@ mb_err mb_report_write(const char *run_dir, const char *out_path) {
     }
     f = NULL;
     if (rename(tmp, out_path) != 0) {
-        err = mb_error_set(MB_EIO, "%s: cannot rename %s to it: %s", out_path, tmp,
-                           strerror(errno));
+        err =
+            mb_error_set(MB_EIO, "%s: cannot rename %s to it: %s", out_path, tmp, strerror(errno));
         remove(tmp);
     }
 out:

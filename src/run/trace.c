@@ -29,9 +29,9 @@ struct mb_trace {
     span *buf;
 };
 
-static const char *const SPAN_NAMES[MB_SPAN_NKINDS] = {
-    "read", "epoch", "shuffle", "compute", "allreduce", "optimizer step", "validation",
-    "checkpoint"};
+static const char *const SPAN_NAMES[MB_SPAN_NKINDS] = {"read",       "epoch",     "shuffle",
+                                                       "compute",    "allreduce", "optimizer step",
+                                                       "validation", "checkpoint"};
 static const char *const LEVEL_NAMES[3] = {"run", "epoch", "step"};
 
 const char *mb_span_name(mb_span_kind kind) {
@@ -249,8 +249,8 @@ mb_err mb_trace_write(const mb_comm *c, const mb_trace *t, const char *path) {
         if (fclose(w.f) != 0 || bad)
             err = mb_error_set(MB_EIO, "%s: write failed: %s", tmp, strerror(errno));
         else if (rename(tmp, path) != 0)
-            err = mb_error_set(MB_EIO, "%s: cannot rename %s to it: %s", path, tmp,
-                               strerror(errno));
+            err =
+                mb_error_set(MB_EIO, "%s: cannot rename %s to it: %s", path, tmp, strerror(errno));
         if (err) remove(tmp);
     }
     err = mb_agree(c, err, NULL);
