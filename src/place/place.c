@@ -202,6 +202,55 @@ static int assign_runs(const core_ent *cores, int nc, int n, int whole, hwloc_bi
     return overlap;
 }
 
+static void gpu_locality(const mb_place_gpu *g, hwloc_bitmap_t out) {
+    hwloc_bitmap_zero(out);
+    for (int i = 0; i < g->npus; i++) hwloc_bitmap_set(out, (unsigned)g->pus[i]);
+}
+
+/* Ranks per GPU differ by at most 1. The GPUs that get one rank more are those whose locality
+ * (shared with the other GPUs of the same locality) has the most cores to spare, so that ranks
+ * share cores only where the balance leaves no choice. Ranks of one GPU are consecutive. */
+static int balance_gpus(mb_place_plan *p, const core_ent *cores, int nc, int n) {
+    int G = p->ngpus, rc = -1;
+    int *cluster = malloc(sizeof(int) * (size_t)G), *spare = calloc((size_t)G, sizeof(int));
+    int *count = malloc(sizeof(int) * (size_t)G);
+    hwloc_bitmap_t a = hwloc_bitmap_alloc(), b = hwloc_bitmap_alloc();
+    if (!cluster || !spare || !count || !a || !b) goto out;
+    for (int g = 0; g < G; g++) {
+        gpu_locality(&p->gpus[g], a);
+        cluster[g] = g;
+        for (int h = 0; h < g && cluster[g] == g; h++) {
+            gpu_locality(&p->gpus[h], b);
+            if (hwloc_bitmap_isequal(a, b)) cluster[g] = cluster[h];
+        }
+        if (cluster[g] == g)
+            for (int i = 0; i < nc; i++)
+                if (hwloc_bitmap_intersects(cores[i].pus, a)) spare[g]++;
+    }
+    for (int g = 0; g < G; g++) {
+        count[g] = n / G;
+        spare[cluster[g]] -= count[g];
+    }
+    for (int e = 0; e < n % G; e++) {
+        int best = -1;
+        for (int g = 0; g < G; g++)
+            if (count[g] == n / G && (best < 0 || spare[cluster[g]] > spare[cluster[best]]))
+                best = g;
+        count[best]++;
+        spare[cluster[best]]--;
+    }
+    for (int g = 0, r = 0; g < G; g++)
+        for (int j = 0; j < count[g]; j++) p->ranks[r++].gpu = g;
+    rc = 0;
+out:
+    free(cluster);
+    free(spare);
+    free(count);
+    hwloc_bitmap_free(a);
+    hwloc_bitmap_free(b);
+    return rc;
+}
+
 static void list_ints(const int *v, int n, char *buf, size_t size) {
     size_t len = 0;
     buf[0] = '\0';
@@ -345,7 +394,7 @@ mb_err mb_place_plan_make(const mb_place_topo *t, int nranks, mb_bind policy, mb
         overlap = assign_runs(cores, nc, nranks, 1, sets, scratch);
     } else { /* MB_BIND_GPU */
         int G = p->ngpus;
-        for (int r = 0; r < nranks; r++) p->ranks[r].gpu = (int)((int64_t)r * G / nranks);
+        if (balance_gpus(p, cores, nc, nranks)) goto oom;
         /* GPUs with the same locality form one cluster whose ranks split its cores. */
         hwloc_bitmap_t loc = hwloc_bitmap_alloc(), other = hwloc_bitmap_alloc();
         core_ent *sub = calloc((size_t)nc, sizeof *sub);
