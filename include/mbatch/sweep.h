@@ -66,10 +66,10 @@ typedef struct mb_sweep_row {
     char status[16]; /* ok | failed | stopped (halving) | missing */
     double train_loss, val_loss, val_metric, metric;
     int64_t epochs;
-    double seconds;  /* training, as mb_train measured it */
-    double setup_s;  /* from mb_train's start to its first step (load, preprocess) */
-    double gap_s;    /* from the group's previous configuration's end to this one's start */
-    int exit_code;   /* the mbatch exit code of a failed configuration */
+    double seconds; /* training, as mb_train measured it */
+    double setup_s; /* from mb_train's start to its first step (load, preprocess) */
+    double gap_s;   /* from the group's previous configuration's end to this one's start */
+    int exit_code;  /* the mbatch exit code of a failed configuration */
     char message[512];
 } mb_sweep_row;
 

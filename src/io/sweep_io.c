@@ -88,8 +88,9 @@ mb_err mb_sweep_h5_write(const char *final_path, const mb_sweep *sw, const mb_sw
     hid_t ids[6] = {H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID,
                     H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID};
     h5row *mem = calloc((size_t)sw->nconf + 1, sizeof *mem);
-    if (!mem) return mb_error_set(MB_EIO, "%s: out of memory for %lld rows", final_path,
-                                  (long long)sw->nconf);
+    if (!mem)
+        return mb_error_set(MB_EIO, "%s: out of memory for %lld rows", final_path,
+                            (long long)sw->nconf);
     for (int64_t i = 0; i < sw->nconf; i++) {
         const mb_sweep_row *r = &rows[i];
         h5row *m = &mem[i];
@@ -120,8 +121,8 @@ mb_err mb_sweep_h5_write(const char *final_path, const mb_sweep *sw, const mb_sw
     MB_H5(ids[2] = row_type(&ids[4], &ids[5]));
     MB_H5(ids[3] = H5Screate_simple(1, dims, NULL));
     {
-        hid_t d = H5Dcreate2(ids[1], "results", ids[2], ids[3], H5P_DEFAULT, H5P_DEFAULT,
-                             H5P_DEFAULT);
+        hid_t d =
+            H5Dcreate2(ids[1], "results", ids[2], ids[3], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         MB_H5(d);
         herr_t w = H5Dwrite(d, ids[2], H5S_ALL, H5S_ALL, H5P_DEFAULT, mem);
         H5Dclose(d);
@@ -140,8 +141,7 @@ out:
     for (int64_t i = 0; i < sw->nconf; i++) free(mem[i].set);
     free(mem);
     if (!err && (mb__fsync_path(path) != 0 || rename(path, final_path) != 0))
-        err = mb_error_set(MB_EIO, "%s: cannot publish %s: %s", final_path, path,
-                           strerror(errno));
+        err = mb_error_set(MB_EIO, "%s: cannot publish %s: %s", final_path, path, strerror(errno));
     if (err) remove(path);
     return err;
 }

@@ -226,8 +226,12 @@ static mb_err parse_halving(const char *path, mb_sweep *sw, json_t *h, int64_t e
     json_t *rungs = json_object_get(h, "rungs"), *keep = json_object_get(h, "keep");
     const char *k;
     json_t *v;
-    json_object_foreach(h, k, v) if (strcmp(k, "rungs") != 0 && strcmp(k, "keep") != 0) return
-        mb_error_set(MB_EUSAGE, "%s: unknown key 'halving.%s' (rungs, keep)", path, k);
+    json_object_foreach(
+        h, k, v) if (strcmp(k, "rungs") != 0 &&
+                     strcmp(k, "keep") !=
+                         0) return mb_error_set(MB_EUSAGE,
+                                                "%s: unknown key 'halving.%s' (rungs, keep)", path,
+                                                k);
     if (!json_is_array(rungs) || json_array_size(rungs) == 0)
         return mb_error_set(MB_EUSAGE, "%s: halving.rungs must be a non-empty list of epochs",
                             path);
@@ -241,7 +245,8 @@ static mb_err parse_halving(const char *path, mb_sweep *sw, json_t *h, int64_t e
             return mb_error_set(MB_EUSAGE,
                                 "%s: halving.rungs[%d] is %s; rungs must be increasing whole "
                                 "epochs between 1 and the job's epochs - 1 (%lld)",
-                                path, i, json_is_integer(r) ? "out of order or range" : "not an integer",
+                                path, i,
+                                json_is_integer(r) ? "out of order or range" : "not an integer",
                                 (long long)(epochs - 1));
         sw->rungs[i] = e;
     }
@@ -283,8 +288,8 @@ mb_err mb_sweep_parse(const char *path, const char *text, mb_sweep **out) {
         err = mb_error_set(MB_EUSAGE, "%s: a sweep file is a JSON object", path);
         goto out;
     }
-    static const char *known[] = {"base", "space", "samples", "seed", "metric", "halving",
-                                  "run_dir"};
+    static const char *known[] = {"base",   "space",   "samples", "seed",
+                                  "metric", "halving", "run_dir"};
     const char *k;
     json_t *v;
     json_object_foreach(root, k, v) {
@@ -343,28 +348,28 @@ mb_err mb_sweep_parse(const char *path, const char *text, mb_sweep **out) {
                            path);
         goto out;
     }
-    if ((strcmp(metric, "accuracy") == 0 && !classify) || (strcmp(metric, "rmse") == 0 && classify)) {
+    if ((strcmp(metric, "accuracy") == 0 && !classify) ||
+        (strcmp(metric, "rmse") == 0 && classify)) {
         err = mb_error_set(MB_EUSAGE, "%s: metric '%s' does not apply to a %s model", path, metric,
                            base->model.type);
         goto out;
     }
     sw->metric = dupstr(metric);
-    sw->higher_better = strcmp(metric, "accuracy") == 0 ||
-                        (strcmp(metric, "val_metric") == 0 && classify);
+    sw->higher_better =
+        strcmp(metric, "accuracy") == 0 || (strcmp(metric, "val_metric") == 0 && classify);
     int64_t samples, seed;
     MB_TRY(get_int(path, root, "samples", 1, 1, &samples));
     MB_TRY(get_int(path, root, "seed", 0, 0, &seed));
     json_t *space = json_object_get(root, "space");
     if (!json_is_object(space) || json_object_size(space) == 0) {
-        err = mb_error_set(MB_EUSAGE, "%s: 'space' must be an object of job keys to search",
-                           path);
+        err = mb_error_set(MB_EUSAGE, "%s: 'space' must be an object of job keys to search", path);
         goto out;
     }
     MB_TRY(expand(path, sw, space, samples, (uint64_t)seed));
     json_t *h = json_object_get(root, "halving");
     if (h && !json_is_object(h)) {
-        err = mb_error_set(MB_EUSAGE, "%s: 'halving' must be {\"rungs\": [...], \"keep\": f}",
-                           path);
+        err =
+            mb_error_set(MB_EUSAGE, "%s: 'halving' must be {\"rungs\": [...], \"keep\": f}", path);
         goto out;
     }
     if (h) MB_TRY(parse_halving(path, sw, h, base->epochs));
@@ -385,8 +390,7 @@ mb_err mb_sweep_load(const char *path, mb_sweep **out) {
     *out = NULL;
     char *text = read_file(path);
     if (!text)
-        return mb_error_set(MB_EUSAGE, "%s: cannot read the sweep file: %s", path,
-                            strerror(errno));
+        return mb_error_set(MB_EUSAGE, "%s: cannot read the sweep file: %s", path, strerror(errno));
     mb_err err = mb_sweep_parse(path, text, out);
     free(text);
     return err;

@@ -13,6 +13,7 @@
 
 #include "mbatch/place.h"
 #include "mbatch/run.h"
+#include "signals.h"
 
 static mb_err mkdir_p(const char *dir) {
     char buf[4096];
@@ -245,7 +246,10 @@ mb_err mb_sweep_collect(const mb_sweep *sw, int print, int *complete) {
         mb_sweep_row *r = &rows[i];
         read_result(sw, i, r);
         int ok = strcmp(r->status, "ok") == 0;
-        counts[ok ? 0 : strcmp(r->status, "failed") == 0 ? 1 : strcmp(r->status, "stopped") == 0 ? 2 : 3]++;
+        counts[ok                                  ? 0
+               : strcmp(r->status, "failed") == 0  ? 1
+               : strcmp(r->status, "stopped") == 0 ? 2
+                                                   : 3]++;
         if (ok && better(sw, r->metric, best >= 0 ? rows[best].metric : NAN)) best = i;
         if (isfinite(r->gap_s) && isfinite(r->setup_s)) {
             gap += r->gap_s;
@@ -282,8 +286,7 @@ mb_err mb_sweep_collect(const mb_sweep *sw, int print, int *complete) {
                    line ? line : "");
             free(line);
         } else {
-            printf("mbatch: best: none (no configuration finished with a finite %s)\n",
-                   sw->metric);
+            printf("mbatch: best: none (no configuration finished with a finite %s)\n", sw->metric);
         }
         fflush(stdout);
     }
@@ -369,6 +372,8 @@ mb_err mb_sweep_run(const mb_comm *c, const mb_sweep *sw, const mb_sweep_opts *o
     if (single && o->index >= sw->nconf)
         return mb_error_set(MB_EUSAGE, "--index is %lld; %s has configurations 0..%lld",
                             (long long)o->index, sw->path, (long long)sw->nconf - 1);
+    /* Preemption between configurations too: the signal waits for the group to agree on it. */
+    mb__signals_install();
     if (c->rank == 0) err = mkdir_p(sw->run_dir);
     MB_TRY(mb_agree(c, err, NULL));
     /* Bind every process once, over all the ranks of the node: placed group by group, the
@@ -407,7 +412,7 @@ mb_err mb_sweep_run(const mb_comm *c, const mb_sweep *sw, const mb_sweep_opts *o
     mb_bcast(c, active, sizeof *active * (size_t)nactive, 0);
 
     int64_t preempted = 0;
-    int failed_code = 0; /* --index: the configuration's exit code becomes the task's */
+    int failed_code = 0;        /* --index: the configuration's exit code becomes the task's */
     double t_prev = mb_wtime(); /* the end of this group's previous configuration */
     for (int phase = 0; phase <= sw->nrungs && !preempted; phase++) {
         int64_t epochs = phase < sw->nrungs ? sw->rungs[phase] : 0;
@@ -417,6 +422,11 @@ mb_err mb_sweep_run(const mb_comm *c, const mb_sweep *sw, const mb_sweep_opts *o
         if (!single) MB_TRY(mb_counter_create(c, &ctr));
         for (int64_t taken = 0;;) {
             int64_t t = single ? taken++ : -1;
+            /* A signal caught between configurations: take no more work (the group agrees). */
+            int64_t sig = mb__signal_pending();
+            mb_allreduce_max_i64(&g, &sig, 1);
+            if (sig) preempted = 1;
+            if (single && preempted) break;
             if (!single) {
                 if (g.rank == 0) t = preempted ? nactive : mb_counter_next(ctr);
                 mb_bcast(&g, &t, sizeof t, 0);

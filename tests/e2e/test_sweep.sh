@@ -79,8 +79,10 @@ grep -q "^8	" list.txt || fail "--list does not show configuration 8"
 
 # Usage errors: every rank agrees, one message, exit 1.
 expect 1 "groups is 5; expected 1..4" 4 sweep s.json --groups 5
-job bad.json '{"base": {"dataset": {"path": "data.h5"}}, "space": {"optimizer.lr": [0.1]}, "sample": 2}'
+job bad.json '{"base": {"dataset": {"path": "data.h5"}}, "space": {"optimizer.lr": [0.1]},
+  "sample": 2}'
 expect 1 "bad.json: unknown key 'sample'" 2 sweep bad.json
-job bad2.json '{"base": {"dataset": {"path": "data.h5"}}, "space": {"model.l2": {"log_uniform": [0, 1]}}}'
+job bad2.json '{"base": {"dataset": {"path": "data.h5"}},
+  "space": {"model.l2": {"log_uniform": [0, 1]}}}'
 expect 1 "log_uniform is \[0, 1\]; expected low <= high and low > 0" 2 sweep bad2.json
 echo PASSED

@@ -13,7 +13,8 @@ job alloc.json '{"base": "base.json", "space": {"optimizer.lr": [0.05, 0.5],
 n=$("$MBATCH" sweep array.json --count)
 [ "$n" -eq 4 ] || fail "expected 4 configurations, got $n"
 
-sbatch_wait --array=0-$((n - 1)) --ntasks=1 "$SRC_DIR/slurm/sweep-array.sbatch" array.json --quiet ||
+sbatch_wait --array=0-$((n - 1)) --ntasks=1 "$SRC_DIR/slurm/sweep-array.sbatch" array.json \
+    --quiet ||
     { cat mbatch-sweep-*.out; fail "the array sweep failed"; }
 jid=$(cut -d';' -f1 jobid.txt)
 for t in 0 1 2 3; do
