@@ -18,6 +18,7 @@ static const char USAGE[] =
     "  report  RUN_DIR [--out report.html]         plots and key figures of a run, one HTML page\n"
     "  place   [--topology FILE.xml] --ranks N [--policy P] [--json]   where ranks would run\n"
     "  sweep   SWEEP.json [--groups G | --index I]   a hyperparameter sweep (grid, random, halving)\n"
+    "  submit  JOB.json [--dry-run] [--ntasks N]   sbatch it (or scrontab, per its \"schedule\")\n"
     "\n"
     "`mbatch COMMAND --help` explains each. Exit codes: 0 success, 1 usage or job-file error,\n"
     "2 bad data, 3 I/O error, 4 numerical divergence, 5 MPI or environment error,\n"
@@ -41,6 +42,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "report") == 0) return mb_cmd_report(argc - 1, argv + 1);
     if (strcmp(cmd, "place") == 0) return mb_cmd_place(argc - 1, argv + 1);
     if (strcmp(cmd, "sweep") == 0) return mb_cmd_sweep(argc - 1, argv + 1);
+    if (strcmp(cmd, "submit") == 0) return mb_cmd_submit(argc - 1, argv + 1);
     fprintf(stderr, "mbatch: unknown command '%s'\n\n%s", cmd, USAGE);
     return 1;
 }
