@@ -120,6 +120,9 @@ static double dot(const double *a, const double *b, int64_t n) {
     return s;
 }
 
+/* Rows per block of the Hessian's rank-R updates: large enough that dsyrk runs near peak. */
+#define HESS_CHUNK 2048
+
 /* H (np x np, column-major, full) = the Hessian of the objective at theta:
  * (1/n) sum_i x~_i x~_i^T (x) (diag(p_i) - p_i p_i^T) plus l2 on W, x~ = [x, 1]. Each rank sums
  * its rows block by block (k(k+1)/2 blocks of (d+1)^2 with BLAS), one allreduce adds them.
@@ -129,7 +132,7 @@ static double dot(const double *a, const double *b, int64_t n) {
  * Newton step elsewhere. */
 static mb_err hessian(solver *v, const double *theta, double *H) {
     const mb__state *s = v->s;
-    int64_t d = v->d, k = v->k, p1 = v->p1, np = v->np, nblk = k * (k + 1) / 2, R = MB_MODEL_CHUNK;
+    int64_t d = v->d, k = v->k, p1 = v->p1, np = v->np, nblk = k * (k + 1) / 2, R = HESS_CHUNK;
     mb_err err = MB_OK;
     double t0 = mb_wtime();
     /* k = 1: the single block is H itself. */
@@ -150,7 +153,8 @@ static mb_err hessian(solver *v, const double *theta, double *H) {
             X1[i * p1 + d] = 1.0;
         }
         /* Scores z = X W + b, then probabilities. */
-        for (int64_t i = 0; i < r; i++) memcpy(P + i * k, theta + d * k, sizeof(double) * (size_t)k);
+        for (int64_t i = 0; i < r; i++)
+            memcpy(P + i * k, theta + d * k, sizeof(double) * (size_t)k);
         if (d > 0)
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)r, (int)k, (int)d, 1.0, Xc,
                         (int)d, theta, (int)k, 1.0, P, (int)k);
@@ -219,7 +223,8 @@ static mb_err hessian(solver *v, const double *theta, double *H) {
         for (int64_t j = 0; j < p1; j++) {
             if (j < d && v->l2 > 0) continue;
             for (int64_t a = 0; a < k; a++)
-                for (int64_t b = 0; b < k; b++) H[(j * k + a) + (j * k + b) * np] += 1.0 / (double)k;
+                for (int64_t b = 0; b < k; b++)
+                    H[(j * k + a) + (j * k + b) * np] += 1.0 / (double)k;
         }
     }
     for (int64_t j = 0; j < d * k; j++) H[j + j * np] += v->l2;
@@ -248,8 +253,8 @@ static mb_err check_dense(const solver *v, const char *what) {
 static void validation(solver *v, const double *theta, double *loss, double *metric) {
     const mb__state *s = v->s;
     double ev[3] = {0, 0, (double)s->mv};
-    if (s->mv > 0) mb_model_eval(v->t, s->Xva, s->yva, s->mv, v->d, v->k, theta, v->work, &ev[0],
-                                 &ev[1]);
+    if (s->mv > 0)
+        mb_model_eval(v->t, s->Xva, s->yva, s->mv, v->d, v->k, theta, v->work, &ev[0], &ev[1]);
     mb_allreduce_sum(v->c, ev, 3);
     *loss = ev[2] > 0 ? ev[0] / ev[2] : NAN;
     *metric = ev[2] > 0 ? (v->t != MB_MODEL_LINEAR ? ev[1] / ev[2] : sqrt(ev[1] / ev[2])) : NAN;
@@ -296,9 +301,10 @@ static mb_err exact_solve(solver *v, double *theta, int verbose) {
     MB_TRY(hessian(v, theta, H));
     for (int64_t j = 0; j < np; j++) g[j] = -g[j];
     double rcond = 0;
-    err = mb_solve_spd(&v->grid, np, H, g, theta, &rcond,
-                       v->l2 > 0 ? "the normal equations X'X/n + l2*I" : "the normal equations X'X/n",
-                       param_names(v));
+    err =
+        mb_solve_spd(&v->grid, np, H, g, theta, &rcond,
+                     v->l2 > 0 ? "the normal equations X'X/n + l2*I" : "the normal equations X'X/n",
+                     param_names(v));
     if (!err && verbose && v->c->rank == 0 && rcond < 1e-12)
         fprintf(stderr,
                 "mbatch: warning: the normal equations are ill-conditioned (condition number about "
@@ -543,7 +549,8 @@ done:
 /* The optimum of the training objective: exact for linear, Newton otherwise. Collective. */
 static mb_err optimum(solver *v, double *fopt) {
     mb_err err = MB_OK;
-    double *theta = calloc((size_t)v->np, sizeof(double)), *g = malloc(sizeof(double) * (size_t)v->np);
+    double *theta = calloc((size_t)v->np, sizeof(double)),
+           *g = malloc(sizeof(double) * (size_t)v->np);
     recorder off;
     memset(&off, 0, sizeof off);
     err = theta && g ? MB_OK : mb_error_set(MB_EENV, "out of memory for the optimum");
@@ -640,8 +647,8 @@ mb_err mb__solve_train(const mb_comm *c, const mb_job *job, const mb_train_opts 
         printf("mbatch: %s: %s regression, %lld rows (%lld train, %lld validation) x %lld "
                "features, %lld ranks, optimizer %s%s%s on a %d x %d BLACS grid\n",
                job->name, mb__model_name(v.t), (long long)s->n, (long long)s->n_train,
-               (long long)s->n_val, (long long)s->d, (long long)c->size, ot,
-               exact ? " " : "", exact ? job->optimizer.solver : "", v.grid.nprow, v.grid.npcol);
+               (long long)s->n_val, (long long)s->d, (long long)c->size, ot, exact ? " " : "",
+               exact ? job->optimizer.solver : "", v.grid.nprow, v.grid.npcol);
 
     double fopt = NAN;
     if (job->report_gap && !exact && !newton) {
