@@ -124,12 +124,14 @@ assert secs > 0 and ips == n / secs, (ips, secs, n)
 print("predict throughput: %.0f items/s (%d rows in %.4f s)" % (ips, n, secs))
 PY
 
-# Headless Chromium: the page renders to a PNG that is not blank.
+# Headless Chromium: the page renders to a PNG that is not blank. (--disable-dev-shm-usage:
+# containers often have a tiny /dev/shm.)
 command -v chromium >/dev/null || fail "chromium is not installed (apt-get install chromium)"
 profile=$(mktemp -d)
 rc=0
 HOME="$profile" timeout -k 5 60 chromium --headless --no-sandbox --disable-gpu --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
+    --disable-dev-shm-usage --hide-scrollbars \
     --user-data-dir="$profile" --screenshot="$PWD/report.png" --window-size=1200,900 \
     "file://$PWD/runs/demo/report.html" >chromium.log 2>&1 || rc=$?
 rm -rf "$profile"
