@@ -117,8 +117,8 @@ static int better(const mb_sweep *sw, double a, double b) {
 
 /* Group-collective: run configuration i on g, filling row. A failure of the configuration is
  * recorded in row and the error slot cleared; only preemption is returned. */
-static mb_err run_one(const mb_comm *g, const mb_sweep *sw, int64_t i, int64_t epochs, int resume,
-                      int progress, mb_sweep_row *row) {
+static mb_err run_one(const mb_comm *g, int world_rank, const mb_sweep *sw, int64_t i,
+                      int64_t epochs, int resume, int progress, mb_sweep_row *row) {
     mb_job *job = NULL;
     char *canon = NULL;
     mb_err err = MB_OK;
@@ -140,7 +140,11 @@ static mb_err run_one(const mb_comm *g, const mb_sweep *sw, int64_t i, int64_t e
     memset(&res, 0, sizeof res);
     if (!err) {
         mb_train_opts to = {resume, progress, 1};
+        /* The job's hang deadline covers its own training only: between configurations, groups
+         * wait for each other at the sweep's collectives for as long as the slowest one trains. */
+        mb_comm_set_timeout(job->timeout_s);
         err = mb_train(g, job, &to, &res);
+        mb_comm_set_timeout(0);
     }
     if (err == MB_OK) {
         snprintf(row->status, sizeof row->status, "ok");
@@ -156,9 +160,12 @@ static mb_err run_one(const mb_comm *g, const mb_sweep *sw, int64_t i, int64_t e
         snprintf(row->message, sizeof row->message, "%s", mb_error_message());
         row->exit_code = (int)err;
         row->seconds = res.seconds;
-        if (g->rank == 0)
+        if (g->rank == 0 && world_rank == 0)
             fprintf(stderr, "mbatch: sweep: configuration %lld failed (exit %d): %s\n",
                     (long long)i, (int)err, mb_error_message());
+        else if (g->rank == 0)
+            fprintf(stderr, "mbatch: rank %d: sweep: configuration %lld failed (exit %d): %s\n",
+                    world_rank, (long long)i, (int)err, mb_error_message());
         /* Every rank of the group holds the agreed error: clear it so the next configuration
          * starts clean. */
         mb_error_clear();
@@ -400,14 +407,13 @@ mb_err mb_sweep_run(const mb_comm *c, const mb_sweep *sw, const mb_sweep_opts *o
     MB_TRY(mb_agree(c, err, NULL));
     if (single) {
         active[nactive++] = o->index;
-    } else {
+    } else if (c->rank == 0) { /* only rank 0 reads the result files; the list is broadcast */
         for (int64_t i = 0; i < sw->nconf; i++)
             if (!(o->resume && sw->nrungs == 0 && has_result(sw, i))) active[nactive++] = i;
-        if (c->rank == 0 && nactive < sw->nconf)
+        if (nactive < sw->nconf)
             printf("mbatch: sweep: %lld configurations already have results\n",
                    (long long)(sw->nconf - nactive));
     }
-    /* Every rank built the same list from the same files: rank 0's copy decides anyway. */
     mb_bcast(c, &nactive, sizeof nactive, 0);
     mb_bcast(c, active, sizeof *active * (size_t)nactive, 0);
 
@@ -434,7 +440,7 @@ mb_err mb_sweep_run(const mb_comm *c, const mb_sweep *sw, const mb_sweep_opts *o
             if (t >= nactive) break;
             mb_sweep_row row;
             double t_start = mb_wtime();
-            err = run_one(&g, sw, active[t], epochs, resume, o->progress, &row);
+            err = run_one(&g, c->rank, sw, active[t], epochs, resume, o->progress, &row);
             if (err == MB_EPREEMPTED) {
                 preempted = 1;
                 mb_error_clear();
