@@ -32,3 +32,9 @@ typedef struct mb_gen_opts {
  * /true/w and /true/b act on the standardized z_j = (x_j - offset_j) / scale_j, with
  * /true/offset, /true/scale and (categorical) /true/effect [C][levels](,[K]) alongside. */
 mb_err mb_gen(const mb_gen_opts *o);
+
+/* kind "transactions": group /transactions with amount (float64), location (int32 code 0..19),
+ * time_of_day (float64 hours), merchant_category (int32 code 0..9) and an imbalanced
+ * is_fraudulent (int32 0/1, about 2% ones) drawn from a nonlinear logistic model of them. Uses
+ * rows, seed and out. mb_gen calls it for that kind. Not collective. */
+mb_err mb_gen_transactions(const mb_gen_opts *o);

@@ -9,9 +9,9 @@
  *
  * A split sends a row left when bin <= split bin, which for raw values is x <= threshold.
  * Example, one level of one node:
- *     mb_tree_hist(bins, d, rows, nrows, rowstat, nstat, feats, nfeat, stride, hist);
+ *     mb_tree_hist(bins, d, rows, nrows, rowstat, nstat, feats, nfeat, foff, hist);
  *     (allreduce hist across ranks)
- *     mb_tree_best_split(&params, hist, feats, nfeat, nbins, stride, total, &split);
+ *     mb_tree_best_split(&params, hist, feats, nfeat, foff, total, scratch, left, &split);
  * Not collective; nothing here allocates except mb_tree_reserve.
  */
 #pragma once
@@ -63,11 +63,12 @@ int mb_tree_bin_of(const double *edges, int nedges, double x);
  * to b. */
 double mb_tree_midpoint(double a, double b);
 
-/* hist[(fi * stride + bin) * nstat + s] += rowstat[row * nstat + s] for every row of rows[]
- * and every feature feats[fi] (bin = bins[row * d + feats[fi]]). */
+/* hist[(foff[fi] + bin) * nstat + s] += rowstat[row * nstat + s] for every row of rows[] and
+ * every feature feats[fi] (bin = bins[row * d + feats[fi]]); foff[fi] is where feature fi's
+ * bins start (foff[fi + 1] = foff[fi] + its bin count, so a histogram holds foff[nfeat] bins). */
 void mb_tree_hist(const uint8_t *bins, int64_t d, const int64_t *rows, int64_t nrows,
-                  const int64_t *rowstat, int nstat, const int32_t *feats, int nfeat, int stride,
-                  int64_t *hist);
+                  const int64_t *rowstat, int nstat, const int32_t *feats, int nfeat,
+                  const int32_t *foff, int64_t *hist);
 
 typedef struct mb_tree_split {
     int32_t feature;   /* feature index (not the position in feats) */
@@ -82,8 +83,8 @@ typedef struct mb_tree_split {
  * scratch holds 2 * nstat; left gets the best left child's stats. Returns 1 if any split is valid.
  */
 int mb_tree_best_split(const mb_tree_params *p, const int64_t *hist, const int32_t *feats,
-                       int nfeat, const int *nbins, int stride, const int64_t *total,
-                       int64_t *scratch, int64_t *left, mb_tree_split *out);
+                       int nfeat, const int32_t *foff, const int64_t *total, int64_t *scratch,
+                       int64_t *left, mb_tree_split *out);
 
 /* Choose nsel of d features for (tree, node), keyed on the seed; out sorted ascending. */
 void mb_tree_pick_features(uint64_t seed, int64_t tree, int64_t node, int d, int nsel,

@@ -69,9 +69,41 @@ int mb_tree_pure(const mb_tree_params *p, const int64_t *stat) {
     return 0;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+/* Sort doubles ascending (no NaN): quicksort with median-of-three pivots and insertion sort
+ * for short runs, recursing on the smaller side; inline comparisons beat qsort's callback. */
+static void sort_doubles(double *v, int64_t n) {
+    while (n > 16) {
+        int64_t mid = n / 2;
+        double a = v[0], b = v[mid], c = v[n - 1];
+        double piv = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
+        int64_t i = 0, j = n - 1;
+        while (i <= j) {
+            while (v[i] < piv) i++;
+            while (v[j] > piv) j--;
+            if (i <= j) {
+                double t = v[i];
+                v[i++] = v[j];
+                v[j--] = t;
+            }
+        }
+        if (j + 1 < n - i) {
+            sort_doubles(v, j + 1);
+            v += i;
+            n -= i;
+        } else {
+            sort_doubles(v + i, n - i);
+            n = j + 1;
+        }
+    }
+    for (int64_t i = 1; i < n; i++) {
+        double x = v[i];
+        int64_t k = i;
+        while (k > 0 && v[k - 1] > x) {
+            v[k] = v[k - 1];
+            k--;
+        }
+        v[k] = x;
+    }
 }
 
 double mb_tree_midpoint(double a, double b) {
@@ -92,7 +124,7 @@ int mb_tree_edges(double *v, int64_t n, int max_bins, double *edges, double *val
         values[0] = 0;
         return 1;
     }
-    qsort(v, (size_t)m, sizeof *v, cmp_double);
+    sort_doubles(v, m);
     int64_t nd = 1;
     for (int64_t i = 1; i < m; i++)
         if (v[i] != v[i - 1]) nd++;
@@ -134,20 +166,19 @@ int mb_tree_edges(double *v, int64_t n, int max_bins, double *edges, double *val
 
 int mb_tree_bin_of(const double *edges, int nedges, double x) {
     if (isnan(x)) return nedges;
-    int lo = 0, hi = nedges;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (x <= edges[mid])
-            hi = mid;
-        else
-            lo = mid + 1;
+    /* The number of edges below x, by a branch-free search (binning is the hot loop of
+     * training set-up: one call per value). */
+    int lo = 0;
+    for (int step = MB_TREE_MAX_BINS / 2; step > 0; step >>= 1) {
+        int probe = lo + step;
+        lo = probe <= nedges && edges[probe - 1] < x ? probe : lo;
     }
     return lo;
 }
 
 void mb_tree_hist(const uint8_t *bins, int64_t d, const int64_t *rows, int64_t nrows,
-                  const int64_t *rowstat, int nstat, const int32_t *feats, int nfeat, int stride,
-                  int64_t *hist) {
+                  const int64_t *rowstat, int nstat, const int32_t *feats, int nfeat,
+                  const int32_t *foff, int64_t *hist) {
     if (nstat == 2) {
         /* The common binary case, unrolled. */
         for (int64_t r = 0; r < nrows; r++) {
@@ -155,7 +186,7 @@ void mb_tree_hist(const uint8_t *bins, int64_t d, const int64_t *rows, int64_t n
             const uint8_t *b = bins + i * d;
             int64_t s0 = rowstat[2 * i], s1 = rowstat[2 * i + 1];
             for (int fi = 0; fi < nfeat; fi++) {
-                int64_t *h = hist + ((int64_t)fi * stride + b[feats[fi]]) * 2;
+                int64_t *h = hist + ((int64_t)foff[fi] + b[feats[fi]]) * 2;
                 h[0] += s0;
                 h[1] += s1;
             }
@@ -167,7 +198,7 @@ void mb_tree_hist(const uint8_t *bins, int64_t d, const int64_t *rows, int64_t n
         const uint8_t *b = bins + i * d;
         const int64_t *st = rowstat + i * nstat;
         for (int fi = 0; fi < nfeat; fi++) {
-            int64_t *h = hist + ((int64_t)fi * stride + b[feats[fi]]) * nstat;
+            int64_t *h = hist + ((int64_t)foff[fi] + b[feats[fi]]) * nstat;
             for (int s = 0; s < nstat; s++) h[s] += st[s];
         }
     }
@@ -181,14 +212,14 @@ static int child_ok(const mb_tree_params *p, const int64_t *stat) {
 }
 
 int mb_tree_best_split(const mb_tree_params *p, const int64_t *hist, const int32_t *feats,
-                       int nfeat, const int *nbins, int stride, const int64_t *total,
-                       int64_t *scratch, int64_t *left, mb_tree_split *out) {
-    int ns = p->nstat, found = 0;
+                       int nfeat, const int32_t *foff, const int64_t *total, int64_t *scratch,
+                       int64_t *left, mb_tree_split *out) {
+    int ns = p->nstat, found = 0, best_fi = 0;
     double parent = mb_tree_cost(p, total), best = INFINITY;
     int64_t right[16], *r = ns <= 16 ? right : scratch + ns;
     for (int fi = 0; fi < nfeat; fi++) {
-        int f = feats[fi], nb = nbins[f];
-        const int64_t *h = hist + (int64_t)fi * stride * ns;
+        int nb = foff[fi + 1] - foff[fi];
+        const int64_t *h = hist + (int64_t)foff[fi] * ns;
         memset(scratch, 0, sizeof(int64_t) * (size_t)ns);
         for (int b = 0; b + 1 < nb; b++) {
             int empty = 1;
@@ -204,7 +235,8 @@ int mb_tree_best_split(const mb_tree_params *p, const int64_t *hist, const int32
             if (cost < best) {
                 best = cost;
                 found = 1;
-                out->feature = f;
+                best_fi = fi;
+                out->feature = feats[fi];
                 out->bin = b;
                 memcpy(left, scratch, sizeof(int64_t) * (size_t)ns);
             }
@@ -212,11 +244,9 @@ int mb_tree_best_split(const mb_tree_params *p, const int64_t *hist, const int32
     }
     if (!found) return 0;
     /* The first bin to the right of the cut that holds rows of this node. */
-    int fi = 0;
-    while (feats[fi] != out->feature) fi++;
-    const int64_t *h = hist + (int64_t)fi * stride * ns;
-    int br = out->bin + 1;
-    for (; br < nbins[out->feature] - 1; br++) {
+    const int64_t *h = hist + (int64_t)foff[best_fi] * ns;
+    int nb = foff[best_fi + 1] - foff[best_fi], br = out->bin + 1;
+    for (; br < nb - 1; br++) {
         int any = 0;
         for (int s = 0; s < ns; s++) any |= h[br * ns + s] != 0;
         if (any) break;

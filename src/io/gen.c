@@ -434,6 +434,7 @@ mb_err mb_gen(const mb_gen_opts *o) {
     int have_tmp = 0;
 
     mb__h5_quiet();
+    if (o->kind && strcmp(o->kind, "transactions") == 0) return mb_gen_transactions(o);
     MB_TRY(validate(o, &g));
     MB_TRY(make_params(&g));
 

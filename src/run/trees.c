@@ -73,7 +73,6 @@ typedef struct tctx {
     int max_depth, nsel; /* depth limit (0: none), features per node */
     uint8_t *bins;       /* [m][d] */
     int *nbins;          /* [d] */
-    int stride;          /* max bins */
     int64_t *rowstat;    /* [m][nstat] */
     int32_t *node_of;    /* [m] */
     int64_t *act, *grp;  /* active rows, rows grouped by open node */
@@ -122,8 +121,8 @@ static mb_err grow_tree(tctx *t, mb_tree *tr, int64_t tree_id) {
     int ns = t->p.nstat;
     int64_t nact = 0, total[16], *tot = ns <= 16 ? total : NULL;
     int64_t *hist = NULL, *scr = NULL, *lft = NULL, *slot_of = NULL, *cnt = NULL;
-    int32_t *feats = NULL;
-    int64_t *cand = NULL;
+    int32_t *feats = NULL, *foff = NULL;
+    int64_t *cand = NULL, *soff = NULL;
     if (!tot) tot = calloc((size_t)ns, sizeof *tot);
     scr = calloc((size_t)ns * 2, sizeof *scr);
     lft = calloc((size_t)ns, sizeof *lft);
@@ -208,35 +207,56 @@ static mb_err grow_tree(tctx *t, mb_tree *tr, int64_t tree_id) {
                                   feats + sl * t->nsel);
         t->compute_s += mb_wtime() - tc;
 
-        int64_t per = (int64_t)t->nsel * t->stride * ns;
-        int64_t chunk = HIST_CHUNK / per > 0 ? HIST_CHUNK / per : 1;
-        if (chunk > nc) chunk = nc;
+        /* Each candidate's histogram: its features' bins back to back (one-hot columns take
+         * 2 bins, not max_bins); slots are cut into allreduces of at most HIST_CHUNK. */
+        free(foff);
+        free(soff);
+        foff = malloc(sizeof(int32_t) * (size_t)(nc * (t->nsel + 1)));
+        soff = malloc(sizeof(int64_t) * (size_t)(nc + 1));
+        if (!foff || !soff) {
+            err = mb_error_set(MB_EENV, "out of memory growing a tree");
+            goto out;
+        }
+        soff[0] = 0;
+        int64_t biggest = 0;
+        for (int64_t sl = 0; sl < nc; sl++) {
+            int32_t *fo = foff + sl * (t->nsel + 1);
+            const int32_t *fs = feats + sl * t->nsel;
+            fo[0] = 0;
+            for (int fi = 0; fi < t->nsel; fi++) fo[fi + 1] = fo[fi] + t->nbins[fs[fi]];
+            soff[sl + 1] = soff[sl] + (int64_t)fo[t->nsel] * ns;
+            if (soff[sl + 1] - soff[sl] > biggest) biggest = soff[sl + 1] - soff[sl];
+        }
+        int64_t cap = soff[nc] < HIST_CHUNK ? soff[nc] : HIST_CHUNK;
+        if (cap < biggest) cap = biggest;
         free(hist);
-        hist = malloc(sizeof(int64_t) * (size_t)(chunk * per));
+        hist = malloc(sizeof(int64_t) * (size_t)cap);
         if (!hist) {
-            err = mb_error_set(MB_EENV, "out of memory for %lld tree histograms", (long long)chunk);
+            err = mb_error_set(MB_EENV, "out of memory for %lld tree histogram entries",
+                               (long long)cap);
             goto out;
         }
         int64_t next_lo = tr->n;
-        for (int64_t s0 = 0; s0 < nc; s0 += chunk) {
-            int64_t s1 = s0 + chunk < nc ? s0 + chunk : nc;
+        for (int64_t s0 = 0, s1; s0 < nc; s0 = s1) {
+            for (s1 = s0 + 1; s1 < nc && soff[s1 + 1] - soff[s0] <= cap; s1++) continue;
+            int64_t len = soff[s1] - soff[s0];
             tc = mb_wtime();
-            memset(hist, 0, sizeof(int64_t) * (size_t)((s1 - s0) * per));
+            memset(hist, 0, sizeof(int64_t) * (size_t)len);
             for (int64_t sl = s0; sl < s1; sl++)
                 mb_tree_hist(t->bins, t->d, t->grp + cnt[sl], cnt[sl + 1] - cnt[sl], t->rowstat, ns,
-                             feats + sl * t->nsel, t->nsel, t->stride, hist + (sl - s0) * per);
+                             feats + sl * t->nsel, t->nsel, foff + sl * (t->nsel + 1),
+                             hist + soff[sl] - soff[s0]);
             double tm = mb_wtime();
             t->compute_s += tm - tc;
-            mb_allreduce_sum_i64(c, hist, (s1 - s0) * per);
+            mb_allreduce_sum_i64(c, hist, len);
             double ta = mb_wtime();
             t->comm_s += ta - tm;
             for (int64_t sl = s0; sl < s1; sl++) {
                 int64_t v = cand[sl];
                 mb_tree_split sp;
-                memcpy(scr, t->nstats + v * ns, sizeof(int64_t) * (size_t)ns);
-                memcpy(tot, scr, sizeof(int64_t) * (size_t)ns);
-                if (!mb_tree_best_split(&t->p, hist + (sl - s0) * per, feats + sl * t->nsel,
-                                        t->nsel, t->nbins, t->stride, tot, scr, lft, &sp))
+                memcpy(tot, t->nstats + v * ns, sizeof(int64_t) * (size_t)ns);
+                if (!mb_tree_best_split(&t->p, hist + soff[sl] - soff[s0], feats + sl * t->nsel,
+                                        t->nsel, foff + sl * (t->nsel + 1), tot, scr, lft, &sp))
                     continue;
                 /* As scikit-learn: a split must decrease the impurity weighted by the node's
                  * share of all samples by min_impurity_decrease; boosting needs a gain. */
@@ -291,6 +311,8 @@ out:
     free(slot_of);
     free(cnt);
     free(feats);
+    free(foff);
+    free(soff);
     return err;
 }
 
@@ -796,11 +818,7 @@ mb_err mb__train_trees(const mb_comm *c, const mb_job *job, const mb_train_opts 
                     NULL));
     double tb = mb_wtime();
     if (!resumed) MB_TRY(make_bins(&t));
-    t.stride = 1;
-    for (int64_t j = 0; j < s.d; j++) {
-        t.nbins[j] = f->nbins[j];
-        if (f->nbins[j] > t.stride) t.stride = f->nbins[j];
-    }
+    for (int64_t j = 0; j < s.d; j++) t.nbins[j] = f->nbins[j];
     for (int64_t i = 0; i < s.mt; i++)
         for (int64_t j = 0; j < s.d; j++)
             t.bins[i * s.d + j] = (uint8_t)mb_tree_bin_of(f->edges + j * (MB_TREE_MAX_BINS - 1),
