@@ -325,7 +325,9 @@ typedef struct recorder {
     const char *metrics_path;
     mb__state *s;
     double t_iter, compute0, comm0;
-    double *objective; /* per iteration, for report_gap of a Newton run */
+    int gap;           /* report_gap: a /gap row per iteration */
+    double fopt;       /* the optimum when known beforehand (lbfgs), else NAN */
+    double *objective; /* per iteration while the optimum is not known yet (exact, newton) */
     int64_t nobj;
     double val_loss, val_metric;
     int progress;
@@ -380,7 +382,15 @@ static mb_err record(solver *v, recorder *rc, int64_t it, double f, const double
         }
     }
     MB_TRY(mb_agree(v->c, err, NULL));
-    if (rc->objective) rc->objective[rc->nobj++] = f;
+    if (rc->gap && isfinite(rc->fopt)) {
+        if (v->c->rank == 0) {
+            mb_gap_row gr = {it, f, rc->fopt, f - rc->fopt};
+            err = mb_gap_append(rc->metrics_path, &gr);
+        }
+        MB_TRY(mb_agree(v->c, err, NULL));
+    } else if (rc->gap) {
+        rc->objective[rc->nobj++] = f;
+    }
     rc->t_iter = mb_wtime();
     rc->compute0 = v->compute_s;
     rc->comm0 = v->comm_s;
@@ -391,11 +401,11 @@ out:
 /* Newton / IRLS with a backtracking (Armijo) line search on the exact objective, from theta.
  * Stops when max |g| <= tol or when the Newton decrement is at the rounding level of f.
  * Collective. */
-static mb_err newton_solve(solver *v, double *theta, recorder *rc, int64_t start, int64_t *iters,
-                           double *fout) {
+static mb_err newton_solve(solver *v, double *theta, recorder *rc, int64_t start, int64_t max_iter,
+                           double tol, int64_t *iters, double *fout, int *converged) {
     mb_err err = MB_OK;
     int64_t np = v->np, it = start;
-    double tol = v->job->optimizer.tol;
+    int flat = 0;
     MB_TRY(check_dense(v, "optimizer 'newton'"));
     double *g = malloc(sizeof(double) * (size_t)np), *gt = malloc(sizeof(double) * (size_t)np);
     double *dx = malloc(sizeof(double) * (size_t)np), *xt = malloc(sizeof(double) * (size_t)np);
@@ -403,7 +413,7 @@ static mb_err newton_solve(solver *v, double *theta, recorder *rc, int64_t start
     err = g && gt && dx && xt && H ? MB_OK : mb_error_set(MB_EENV, "out of memory for Newton");
     if (mb_agree(v->c, err, NULL)) goto done;
     double f = evaluate(v, theta, g);
-    for (; it < v->job->optimizer.max_iter; it++) {
+    for (; it < max_iter; it++) {
         if (!isfinite(f)) {
             err = mb_error_set(MB_ENUMERIC, "newton: the objective is %g at iteration %lld", f,
                                (long long)it);
@@ -424,7 +434,7 @@ static mb_err newton_solve(solver *v, double *theta, recorder *rc, int64_t start
             ok = isfinite(ft) && ft <= f - 1e-4 * step * dec;
             if (ok) break;
         }
-        int flat = dec <= 1e-15 * (1 + fabs(f));
+        flat = dec <= 1e-15 * (1 + fabs(f));
         if (!ok) {
             if (flat) break; /* the step is below rounding: this is the optimum */
             err = mb_error_set(MB_ENUMERIC,
@@ -443,11 +453,12 @@ static mb_err newton_solve(solver *v, double *theta, recorder *rc, int64_t start
             break;
         }
     }
-    if (!err && it >= v->job->optimizer.max_iter && max_abs(g, np) > tol && v->c->rank == 0)
+    *converged = flat || max_abs(g, np) <= tol;
+    if (!err && !*converged && rc->on && v->c->rank == 0)
         fprintf(stderr,
                 "mbatch: warning: newton stopped after optimizer.max_iter = %lld iterations with "
                 "max |gradient| %.3g > optimizer.tol %g\n",
-                (long long)v->job->optimizer.max_iter, max_abs(g, np), tol);
+                (long long)max_iter, max_abs(g, np), tol);
     *iters = it;
     *fout = f;
 done:
@@ -559,8 +570,11 @@ static mb_err optimum(solver *v, double *fopt) {
         MB_TRY(exact_solve(v, theta, 0));
         *fopt = evaluate(v, theta, g);
     } else {
+        /* Its own limits: the optimum must be converged whatever the run's optimizer settings. */
         int64_t iters = 0;
-        MB_TRY(newton_solve(v, theta, &off, 0, &iters, fopt));
+        int conv = 0;
+        double tol = v->job->optimizer.tol < 1e-10 ? v->job->optimizer.tol : 1e-10;
+        MB_TRY(newton_solve(v, theta, &off, 0, 100, tol, &iters, fopt, &conv));
     }
 out:
     free(theta);
@@ -642,6 +656,7 @@ mb_err mb__solve_train(const mb_comm *c, const mb_job *job, const mb_train_opts 
     /* One writer per run directory, as for the gradient trainer. */
     if (c->rank == 0) err = mb__lock_run_dir(job->run_dir);
     if (c->rank == 0 && !err) err = mb_metrics_init(metrics_path, start);
+    if (c->rank == 0 && !err && job->report_gap) err = mb_gap_init(metrics_path, start);
     MB_TRY(mb_agree(c, err, NULL));
     if (c->rank == 0)
         printf("mbatch: %s: %s regression, %lld rows (%lld train, %lld validation) x %lld "
@@ -666,6 +681,8 @@ mb_err mb__solve_train(const mb_comm *c, const mb_job *job, const mb_train_opts 
     rc.s = s;
     rc.t_iter = mb_wtime();
     rc.progress = o->progress && c->rank == 0;
+    rc.gap = job->report_gap;
+    rc.fopt = fopt;
     if (job->report_gap) {
         rc.objective = malloc(sizeof(double) * (size_t)(job->optimizer.max_iter + 1));
         err = rc.objective ? MB_OK : mb_error_set(MB_EENV, "out of memory for the gap table");
@@ -673,6 +690,7 @@ mb_err mb__solve_train(const mb_comm *c, const mb_job *job, const mb_train_opts 
     }
     double *theta = s->ck.theta, f = NAN;
     int64_t iters = 0;
+    int converged = 1;
     if (exact) {
         double *g = mb__alloc(sizeof(double) * (size_t)v.np, "the gradient");
         MB_TRY(mb_agree(c, mb_error_code(), NULL));
@@ -685,7 +703,8 @@ mb_err mb__solve_train(const mb_comm *c, const mb_job *job, const mb_train_opts 
         MB_TRY(err);
         iters = 1;
     } else if (newton) {
-        MB_TRY(newton_solve(&v, theta, &rc, start, &iters, &f));
+        MB_TRY(newton_solve(&v, theta, &rc, start, job->optimizer.max_iter, job->optimizer.tol,
+                            &iters, &f, &converged));
     } else {
         MB_TRY(lbfgs_solve(&v, theta, &rc, start, &iters, &f));
     }
@@ -693,10 +712,11 @@ mb_err mb__solve_train(const mb_comm *c, const mb_job *job, const mb_train_opts 
     if (c->rank == 0 && o->progress)
         printf("mbatch: %s: %s finished after %lld iteration(s): training objective %.15g\n",
                job->name, ot, (long long)iters, f);
-    if (job->report_gap) {
-        if (exact || newton) fopt = f; /* the run itself computed the optimum */
+    if (job->report_gap && (exact || newton)) {
+        /* The run itself computed the optimum, unless it stopped short of it. */
+        fopt = f;
+        if (!converged) MB_TRY(optimum(&v, &fopt));
         if (c->rank == 0) {
-            err = mb_gap_init(metrics_path, start);
             for (int64_t i = 0; !err && i < rc.nobj; i++) {
                 mb_gap_row row = {start + i, rc.objective[i], fopt, rc.objective[i] - fopt};
                 err = mb_gap_append(metrics_path, &row);
