@@ -4,19 +4,20 @@
 source "$(dirname "$0")/lib.sh"
 export MBATCH_PROGRESS=plain
 
-"$MBATCH" gen --kind logistic --rows 2000 --cols 8 --seed 3 --out data.h5
-# Mini-batches of 4 over 1000 epochs: about a second of training, so the signal lands mid-run.
+"$MBATCH" gen --kind logistic --rows 30000 --cols 40 --seed 3 --out data.h5
+# 54 steps of 500 rows x 40 features per epoch, 100 epochs: a second or more of training that
+# slows with the machine rather than with scheduling latency, so the signal lands mid-run.
 job j.json '{"name": "p", "dataset": {"path": "data.h5"}, "model": {"type": "logistic", "l2": 0.001},
-  "optimizer": {"type": "adam", "lr": 0.01}, "batch": {"size": 4}, "epochs": 1000,
-  "checkpoint": {"every_epochs": 100, "keep": 2}}'
+  "optimizer": {"type": "adam", "lr": 0.01}, "batch": {"size": 500}, "epochs": 100,
+  "checkpoint": {"every_epochs": 50, "keep": 2}}'
 mb 2 train j.json --quiet --set run_dir=full
 
-# The same job, stopped by a signal to the last rank once epoch 20 is reported.
+# The same job, stopped by a signal to the last rank once epoch 10 is reported.
 rc=0
 mb 2 train j.json --set run_dir=cut >cut.log 2>cut.err &
 launcher=$!
 for _ in $(seq 1 400); do
-    grep -q "^epoch 20/" cut.log 2>/dev/null && break
+    grep -q "^epoch 10/" cut.log 2>/dev/null && break
     sleep 0.025
 done
 rank=$(pgrep -f "^$MBATCH train j.json --set run_dir=cut" | tail -1)
@@ -30,7 +31,7 @@ n=$(grep -cE "stopped by signal 10 at epoch [0-9]+ step [0-9]+; checkpoint cut/c
 step=$(sed -nE 's/.*step ([0-9]+); checkpoint.*/\1/p' cut.err)
 [ -f "cut/checkpoints/ckpt-$step.h5" ] || fail "no checkpoint cut/checkpoints/ckpt-$step.h5"
 [ ! -f cut/model.h5 ] || fail "a preempted run wrote model.h5"
-echo "ok: stopped at step $step of 450000"
+echo "ok: stopped at step $step of 5400"
 
 mb 2 train j.json --set run_dir=cut --resume >resume.log
 grep -q "resuming from cut/checkpoints/ckpt-$step.h5" resume.log || fail "did not resume from $step"

@@ -9,12 +9,13 @@ sinfo -h >/dev/null || fail "the local Slurm cluster is not running (fixture slu
 # Batch scripts print progress lines, not a live line, into their logs.
 export MBATCH_PROGRESS=plain
 
-# sbatch_wait ARGS...: sbatch --wait with a timeout; a job left behind is cancelled.
+# sbatch_wait ARGS...: sbatch --wait with a timeout; a job left behind is cancelled. The job id
+# goes to $JOBID_FILE (default jobid.txt) as soon as the job is submitted.
 sbatch_wait() {
-    local rc=0
-    timeout -k 5 120 sbatch --wait --parsable "$@" >jobid.txt || rc=$?
+    local rc=0 f=${JOBID_FILE:-jobid.txt}
+    timeout -k 5 120 sbatch --wait --parsable "$@" >"$f" || rc=$?
     if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-        scancel "$(cut -d';' -f1 jobid.txt)" 2>/dev/null || true
+        scancel "$(cut -d';' -f1 "$f")" 2>/dev/null || true
         fail "sbatch $* did not finish within 120 s"
     fi
     return "$rc"

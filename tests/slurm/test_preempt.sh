@@ -4,40 +4,58 @@
 # with checkpoint.max_restarts = 0 is refused on its first requeued run, with a clear message.
 source "$(dirname "$0")/lib.sh"
 
-"$MBATCH" gen --kind logistic --rows 2000 --cols 8 --seed 3 --out data.h5
-# Mini-batches of 4 over 1000 epochs: over a second of training, so the signal lands mid-run.
+"$MBATCH" gen --kind logistic --rows 30000 --cols 40 --seed 3 --out data.h5
+# 54 steps of 500 rows x 40 features per epoch, 100 epochs: a second or more of training that
+# slows with the machine rather than with scheduling latency, so the signal lands mid-run.
 job j.json '{"name": "p", "dataset": {"path": "data.h5"}, "model": {"type": "logistic", "l2": 0.001},
-  "optimizer": {"type": "adam", "lr": 0.01}, "batch": {"size": 4}, "epochs": 1000,
-  "checkpoint": {"every_epochs": 100, "keep": 2}}'
+  "optimizer": {"type": "adam", "lr": 0.01}, "batch": {"size": 500}, "epochs": 100,
+  "checkpoint": {"every_epochs": 50, "keep": 2}}'
 mb 2 train j.json --quiet --set run_dir=full
 
-# preempt NAME ARGS...: submit train.sbatch on 2 tasks in the background, wait for epoch 20 in
-# its log, send SIGUSR1 to the batch shell, wait for the job; sets $id and $rc.
-preempt() {
+# start NAME ARGS...: submit train.sbatch on 2 tasks with sbatch --wait in the background (its job
+# id in NAME.id, its exit code in NAME.rc when it ends).
+start() {
     local name=$1
     shift
-    rc=0
-    sbatch_wait --ntasks=2 --job-name="$name" "$SRC_DIR/slurm/train.sbatch" j.json "$@" &
-    local waiter=$!
+    (
+        rc=0
+        JOBID_FILE=$name.id sbatch_wait --ntasks=2 --job-name="$name" \
+            "$SRC_DIR/slurm/train.sbatch" j.json "$@" || rc=$?
+        echo "$rc" >"$name.rc"
+    ) &
+}
+# preempt NAME: once the job's log shows epoch 10, SIGUSR1 to its batch shell (as Slurm's --signal
+# does); sets $id.
+preempt() {
+    local name=$1
     for _ in $(seq 1 200); do
-        [ -s jobid.txt ] && break
+        [ -s "$name.id" ] && break
         sleep 0.05
     done
-    id=$(cut -d';' -f1 jobid.txt)
-    [ -n "$id" ] || fail "sbatch printed no job id"
-    for _ in $(seq 1 600); do
-        grep -q "^epoch 20/" "$name-$id.out" 2>/dev/null && break
+    id=$(cut -d';' -f1 "$name.id")
+    [ -n "$id" ] || fail "sbatch printed no job id for $name"
+    for _ in $(seq 1 1200); do
+        grep -q "^epoch 10/" "$name-$id.out" 2>/dev/null && break
         sleep 0.05
     done
-    grep -q "^epoch 20/" "$name-$id.out" || { cat "$name-$id.out" >&2; fail "job $id never reached epoch 20"; }
+    grep -q "^epoch 10/" "$name-$id.out" || { cat "$name-$id.out" >&2; fail "job $id never reached epoch 10"; }
     scancel --signal=USR1 --batch "$id"
-    wait "$waiter" || rc=$?
-    rm -f jobid.txt
 }
 
-preempt pre --set run_dir=cut
+# Two jobs at once (2 tasks each on the 4-CPU node), so their requeue delays overlap: one resumes
+# and finishes; the other has checkpoint.max_restarts = 0 and is refused on its requeued run.
+start pre --set run_dir=cut
+start cap --set run_dir=capped --set checkpoint.max_restarts=0
+preempt pre
+pre_id=$id
+preempt cap
+cap_id=$id
+wait
+
+id=$pre_id
 log=pre-$id.out
-cat "$log" | grep -v "^epoch" || true
+grep -v "^epoch" "$log" || true
+rc=$(cat pre.rc)
 [ "$rc" -eq 0 ] || fail "sbatch --wait: job $id ended with $rc after requeue, expected 0"
 grep -qE "stopped by signal 10 at epoch [0-9]+ step [0-9]+; checkpoint cut/checkpoints/ckpt-[0-9]+.h5" "$log" ||
     fail "no preemption checkpoint in $log"
@@ -46,15 +64,16 @@ grep -q "mbatch exited with 75" "$log" || fail "the first run did not exit 75"
 grep -q "requeueing job $id (restart 1)" "$log" || fail "the script did not requeue"
 grep -q "job $id run 2 on" "$log" || fail "no second run (SLURM_RESTART_COUNT=1)"
 grep -q "resuming from cut/checkpoints/ckpt-$step.h5" "$log" || fail "the second run did not resume from step $step"
-grep -q "mbatch: done: 1000 epochs, 450000 steps" "$log" || fail "the second run did not finish"
+grep -q "mbatch: done: 100 epochs, 5400 steps" "$log" || fail "the second run did not finish"
 echo "ok: job $id stopped at step $step, requeued, resumed, finished"
 
-# checkpoint.max_restarts = 0: the requeued run refuses to go on; the job ends with exit 1.
-preempt cap --set run_dir=capped --set checkpoint.max_restarts=0
-cat "cap-$id.out" | grep -v "^epoch" || true
-[ "$rc" -eq 1 ] || fail "a job over checkpoint.max_restarts ended with $rc, expected 1"
+id=$cap_id
+grep -v "^epoch" "cap-$id.out" || true
+rc=$(cat cap.rc)
+[ "$rc" -eq 1 ] || fail "job $id over checkpoint.max_restarts ended with $rc, expected 1"
 grep -q "requeued 1 times, more than checkpoint.max_restarts = 0; refusing to go on" "cap-$id.out" ||
     fail "no max_restarts message in cap-$id.out"
+echo "ok: job $id refused on its requeued run (checkpoint.max_restarts = 0)"
 
 "$PYTHON" - <<'PY'
 import h5py, numpy as np
