@@ -26,7 +26,11 @@ mb_err mb_counter_create(const mb_comm *c, mb_counter **out) {
         return mb_error_set(MB_EENV, "out of memory creating the work counter");
     }
     MPI_Aint bytes = c->rank == 0 ? (MPI_Aint)sizeof(int64_t) : 0;
-    /* MPI_Win_allocate lets the implementation place the cell where atomics are fast. */
+    /* MPI_Win_allocate lets the implementation place the cell where atomics are fast (shared
+     * memory on one node). Open MPI 4.1 names that shared segment after the communicator's
+     * context id, which sibling communicators from one MPI_Comm_split share: windows created
+     * on two such groups at once collide (MPI_ERR_WIN, about 1 run in 5 in tests/mpi). The sweep
+     * creates its counters on its whole communicator only. */
     MB_MPI(MPI_Win_allocate(bytes, (int)sizeof(int64_t), MPI_INFO_NULL, c->comm, &ctr->cell,
                             &ctr->win));
     if (c->rank == 0) {
