@@ -40,6 +40,10 @@ void mb_sacc_merge(mb_superacc *a, const mb_superacc *b);
 /* Propagate carries: every digit but the top one in [0, 2^32); the value is unchanged. Needed
  * before summing accumulators word by word (src/comm/repro.c does it). */
 void mb_sacc_normalize(mb_superacc *a);
+/* The same with balanced digits: every digit but the top in [-2^31, 2^31), so that a small sum,
+ * negative or not, has only a few nonzero digits (src/comm/repro.c sends just those). The sums of
+ * balanced accumulators of up to 2^31 ranks cannot overflow either. */
+void mb_sacc_balance(mb_superacc *a);
 /* The exact sum rounded to the nearest double, ties to even (+0 for an exact zero; +-Inf past
  * the double range). */
 double mb_sacc_round(const mb_superacc *a);

@@ -31,6 +31,18 @@ void mb_sacc_normalize(mb_superacc *a) {
     w[PENDING] = 0;
 }
 
+void mb_sacc_balance(mb_superacc *a) {
+    int64_t *w = a->w;
+    for (int i = 0; i < MB_SACC_DIGITS - 1; i++) {
+        int64_t low = (int64_t)((uint64_t)w[i] & DIG_MASK);
+        if (low >= RADIX / 2) low -= RADIX;
+        int64_t carry = (w[i] - low) / RADIX;
+        w[i] = low;
+        w[i + 1] += carry;
+    }
+    w[PENDING] = 0;
+}
+
 void mb_sacc_add(mb_superacc *a, double x) {
     uint64_t bits;
     memcpy(&bits, &x, sizeof bits);

@@ -81,6 +81,14 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
 
     /* Tree models have their own trainer (src/run/trees.c): no gradient loop. */
     if (mb__is_tree_model(job->model.type)) return mb__train_trees(c, job, o, res);
+    if (job->reproducible && mb__solve_wanted(job)) {
+        /* Their sums (ScaLAPACK, line searches) are reduced in an order that follows the ranks. */
+        err = mb_error_set(MB_EUSAGE,
+                           "\"reproducible\": true covers the gradient optimizers (sgd, adam); "
+                           "optimizer.type \"%s\" does not give rank-count-independent results",
+                           job->optimizer.type);
+        MB_TRY(mb_agree(c, err, NULL));
+    }
     /* Bind before anything is allocated, so that the shard's pages land on the rank's NUMA node. */
     if (!o->placed)
         MB_TRY(mb_place_bind(c, job->placement.bind, job->placement.respect_launcher, o->progress));

@@ -36,6 +36,9 @@ mb 3 train mini.json --quiet --set run_dir=resumed --resume | grep -q "resuming 
 mb 2 train mini.json --quiet --set run_dir=plain --set reproducible=false --set epochs=1
 expect 1 "written by a run on 2 ranks and this one has 3.*reproducible" 3 train mini.json \
     --quiet --set run_dir=plain --set reproducible=false --resume
+# The solvers' sums are not covered: refused, not silently rank-count dependent.
+expect 1 "covers the gradient optimizers.*lbfgs" 2 train full.json --quiet --set run_dir=lbfgs \
+    --set optimizer.type=lbfgs
 # Switching the mode on a resume is another job.
 expect 1 "reproducible differs" 2 train mini.json --quiet --set run_dir=plain --resume
 

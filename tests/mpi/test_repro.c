@@ -102,6 +102,24 @@ static void test_exact_sum(void) {
     }
     mb_allreduce_exact(&mt_comm, &a, 1, &got);
     MT_CHECK(same_bits(got, 1.5));
+
+    /* An infinity or a NaN on one rank reaches every rank; the other sums stay exact. */
+    mb_superacc sp[3];
+    double spv[3];
+    mb_sacc_zero(sp, 3);
+    for (int j = 0; j < 3; j++) mb_sacc_add(&sp[j], -0.25);
+    if (mt_comm.rank == mt_comm.size - 1) {
+        mb_sacc_add(&sp[0], INFINITY);
+        mb_sacc_add(&sp[1], NAN);
+    }
+    mb_allreduce_exact(&mt_comm, sp, 3, spv);
+    MT_CHECK(isinf(spv[0]) && spv[0] > 0);
+    MT_CHECK(isnan(spv[1]));
+    MT_CHECK(same_bits(spv[2], -0.25 * mt_comm.size));
+    /* All zero everywhere. */
+    mb_sacc_zero(sp, 3);
+    mb_allreduce_exact(&mt_comm, sp, 3, spv);
+    MT_CHECK(same_bits(spv[0], 0.0) && same_bits(spv[2], 0.0));
 }
 
 static void test_microblock_shards(void) {
