@@ -88,7 +88,7 @@ static const key_def KEYS[] = {
      "record each rank's read/compute/allreduce/checkpoint spans into run_dir/trace.json"},
     {"early_stopping.patience", K_INT, F(early_stopping.patience), 0, "0", NULL, 0, 1e9,
      "stop after this many epochs without a validation-loss gain; model.h5 keeps the best "
-     "epoch's weights (0: off; needs validation rows)"},
+     "epoch's weights (0: off; needs validation rows; after --resume, counts from there)"},
     {"early_stopping.min_delta", K_NUM, F(early_stopping.min_delta), 0, "0", NULL, 0, BIG,
      "the smallest decrease of the validation loss that counts as a gain"},
     {"checkpoint.max_restarts", K_INT, F(checkpoint.max_restarts), 0, "10", NULL, 0, 1e9,
