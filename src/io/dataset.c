@@ -629,7 +629,10 @@ static mb_err check_superblock(const char *path, int64_t size) {
         }
     }
     fclose(f);
-    if (base < 0 || got < 16) return MB_OK;
+    if (base < 0) return MB_OK;
+    if (got < 16)
+        return mb_error_set(MB_EDATA, "%s: truncated HDF5 file (%lld bytes, cut inside its header)",
+                            path, (long long)size);
     int version = sb[8];
     int64_t eof_at, osize;
     if (version >= 2) {
