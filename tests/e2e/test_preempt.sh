@@ -1,6 +1,7 @@
 # test_preempt.sh - SIGUSR1 to one rank of `mpirun -n 2 mbatch train` mid-run: every rank stops at
-# the same step, a checkpoint is written, exit 75; --resume then ends bitwise equal to a run that
-# was never interrupted. Also: checkpoint.max_restarts refuses a job requeued too often.
+# the same step, a checkpoint is written, exit 75; the resumed run is stopped again by SIGTERM to the
+# other rank; the second --resume ends bitwise equal to a run that was never interrupted. Also:
+# checkpoint.max_restarts refuses a job requeued too often.
 source "$(dirname "$0")/lib.sh"
 export MBATCH_PROGRESS=plain
 
@@ -33,8 +34,28 @@ step=$(sed -nE 's/.*step ([0-9]+); checkpoint.*/\1/p' cut.err)
 [ ! -f cut/model.h5 ] || fail "a preempted run wrote model.h5"
 echo "ok: stopped at step $step of 5400"
 
-mb 2 train j.json --set run_dir=cut --resume >resume.log
+# The resumed run, stopped by SIGTERM (what Slurm sends on preemption) to the first rank.
+rc=0
+mb 2 train j.json --set run_dir=cut --resume >resume.log 2>resume.err &
+launcher=$!
+for _ in $(seq 1 800); do
+    grep -q "^epoch 20/" resume.log 2>/dev/null && break
+    sleep 0.025
+done
+rank=$(pgrep -f "^$MBATCH train j.json --set run_dir=cut --resume" | head -1)
+[ -n "$rank" ] || fail "no rank process of the resumed run found to signal"
+kill -TERM "$rank"
+wait "$launcher" || rc=$?
+cat resume.err >&2
 grep -q "resuming from cut/checkpoints/ckpt-$step.h5" resume.log || fail "did not resume from $step"
+[ "$rc" -eq 75 ] || fail "exit code $rc after SIGTERM, expected 75"
+grep -qE "stopped by signal 15 at epoch [0-9]+ step [0-9]+" resume.err || fail "no SIGTERM message"
+step2=$(sed -nE 's/.*step ([0-9]+); checkpoint.*/\1/p' resume.err)
+[ "$step2" -gt "$step" ] || fail "the second stop (step $step2) is not after the first ($step)"
+echo "ok: stopped again by SIGTERM at step $step2"
+
+mb 2 train j.json --set run_dir=cut --resume >resume2.log
+grep -q "resuming from cut/checkpoints/ckpt-$step2.h5" resume2.log || fail "did not resume from $step2"
 
 # SLURM_RESTART_COUNT above checkpoint.max_restarts: refused before any work.
 SLURM_RESTART_COUNT=3 expect 1 "requeued 3 times, more than checkpoint.max_restarts = 2" 2 \
