@@ -105,6 +105,34 @@ refuse UTC "fortnightly" "unknown period"
 refuse UTC "monthly on 31" "days after the 28th"
 refuse Asia/Kolkata "monthly on 1 @ 20:00 UTC" "falls on another day in local time"
 
+# Installing a recurring job: with no scrontab on PATH, exit 5 and the entry to add by hand; with
+# one (a stand-in that keeps the table in a file), the entry is added once, a second submit of
+# the same job replaces it, and other users' lines stay.
+job j.json '{"name": "nightly", "dataset": {"path": "d.h5"}, "schedule": "daily @ 02:00"}'
+mkdir -p empty fakebin
+rc=0
+PATH=$here/empty TZ=UTC "$MBATCH" submit j.json --script "$script" >out.txt 2>err.txt || rc=$?
+[ "$rc" -eq 5 ] && grep -q "needs scrontab, which is not on PATH" err.txt &&
+    grep -qx "0 2 \* \* \* MBATCH=.*" err.txt || { cat out.txt err.txt >&2; fail "no-scrontab case"; }
+cat >fakebin/scrontab <<'SH'
+#!/bin/sh
+# A stand-in for scrontab: -l prints the table, FILE replaces it.
+table=$(dirname "$0")/../table.txt
+if [ "$1" = "-l" ]; then [ -f "$table" ] && cat "$table"; exit 0; fi
+cp "$1" "$table"
+SH
+chmod +x fakebin/scrontab
+printf '# someone else\n0 5 * * * /bin/true\n' >table.txt
+for lr in 0.1 0.2; do
+    PATH=$here/fakebin:/usr/bin:/bin TZ=UTC "$MBATCH" submit j.json --script "$script" \
+        --set optimizer.lr=$lr >out.txt 2>err.txt || { cat out.txt err.txt >&2; fail "scrontab install"; }
+done
+grep -q "nightly scheduled every day at 02:00 with scrontab" out.txt || { cat out.txt >&2; fail "no confirmation"; }
+[ "$(grep -c "^# mbatch submit: nightly$" table.txt)" -eq 1 ] || { cat table.txt >&2; fail "entry not replaced"; }
+grep -q "^0 2 \* \* \* .* --set optimizer.lr=0.2$" table.txt || { cat table.txt >&2; fail "not the newest entry"; }
+grep -qx "0 5 \* \* \* /bin/true" table.txt || { cat table.txt >&2; fail "another line was lost"; }
+echo "ok: scrontab entry installed, replaced, others kept"
+
 # A job file error and a missing script are usage errors too.
 job bad.json '{"dataset": {"path": "d.h5"}, "schedul": "daily"}'
 rc=0
