@@ -15,6 +15,7 @@
 #include "mbatch/solve.h"
 #include "lock.h"
 #include "shared.h"
+#include "signals.h"
 
 /* One solver run over a loaded state: the objective is the mean training loss plus
  * (l2/2)|W|^2, evaluated over every rank's rows with one allreduce. */
@@ -363,11 +364,10 @@ static mb_err record(solver *v, recorder *rc, int64_t it, double f, const double
     row.comm_s = v->comm_s - rc->comm0;
     row.imbalance = tm[1] > 0 ? tm[0] / (tm[1] / v->c->size) : 1.0;
     double ts = mb_wtime();
-    if ((job->checkpoint.every_epochs > 0 && (it + 1) % job->checkpoint.every_epochs == 0)) {
-        char name[64];
-        snprintf(name, sizeof name, "ckpt-%lld.h5", (long long)s->ck.step);
-        MB_TRY(mb__save(v->c, job, s, name, 0, (int)job->checkpoint.keep));
-    }
+    char name[64];
+    snprintf(name, sizeof name, "ckpt-%lld.h5", (long long)s->ck.step);
+    int saved = job->checkpoint.every_epochs > 0 && (it + 1) % job->checkpoint.every_epochs == 0;
+    if (saved) MB_TRY(mb__save(v->c, job, s, name, 0, (int)job->checkpoint.keep));
     row.io_s = mb_wtime() - ts;
     row.epoch_s = mb_wtime() - rc->t_iter;
     row.samples_per_s = row.epoch_s > 0 ? (double)(evals * s->n_train) / row.epoch_s : 0;
@@ -390,6 +390,19 @@ static mb_err record(solver *v, recorder *rc, int64_t it, double f, const double
         MB_TRY(mb_agree(v->c, err, NULL));
     } else if (rc->gap) {
         rc->objective[rc->nobj++] = f;
+    }
+    /* Preemption (SIGUSR1/SIGTERM on any rank): checkpoint this iteration and stop with exit 75,
+     * as the gradient trainer does at a step boundary. */
+    int64_t signo = mb__signal_pending();
+    mb_allreduce_max_i64(v->c, &signo, 1);
+    if (signo) {
+        if (!saved) MB_TRY(mb__save(v->c, job, s, name, 0, (int)job->checkpoint.keep));
+        err =
+            mb_error_set(MB_EPREEMPTED,
+                         "stopped by signal %lld at iteration %lld; checkpoint %s/checkpoints/%s; "
+                         "resume with --resume",
+                         (long long)signo, (long long)(it + 1), job->run_dir, name);
+        goto out;
     }
     rc->t_iter = mb_wtime();
     rc->compute0 = v->compute_s;

@@ -23,7 +23,7 @@ printf '{"name": "solvers", "dataset": {"path": "%s", "validation_fraction": 0},
 run() { mpirun -n "$ranks" "$build/mbatch" train solvers.json --quiet "$@" >/dev/null; }
 run --set run_dir=solvers-newton --set optimizer.type=newton --set optimizer.tol=1e-12
 run --set run_dir=solvers-lbfgs --set optimizer.type=lbfgs --set optimizer.tol=1e-9
-run --set run_dir=solvers-gd --set optimizer.type=sgd --set optimizer.lr=3.5 --set epochs=400
+run --set run_dir=solvers-gd --set optimizer.type=sgd --set optimizer.lr=3.5 --set epochs=80
 OMP_NUM_THREADS=$ranks OPENBLAS_NUM_THREADS=$ranks /usr/bin/python3 - "$data" "$l2" "$ranks" <<'PY'
 import sys, time, warnings, h5py, numpy as np
 from sklearn.linear_model import LogisticRegression

@@ -150,4 +150,16 @@ PY
 expect 4 "not positive definite.*collinear" 2 train lin.json --set dataset.path=collinear.h5
 expect 4 "rank deficient.*collinear" 3 train lin.json --set dataset.path=collinear.h5 \
     --set optimizer.solver=qr
+# Nearly collinear (1e-6 relative noise): solved, with a condition warning on stderr.
+"$PYTHON" - <<'PY'
+import h5py, numpy as np
+with h5py.File("lin.h5", "r") as f:
+    X, y = f["X"][()], f["y"][()]
+c = X[:, 3:4]
+with h5py.File("near.h5", "w") as f:
+    f["X"] = np.hstack([X, 2 * c + 1 + 1e-6 * c.std() * np.random.default_rng(5).standard_normal(c.shape)])
+    f["y"] = y
+PY
+expect 0 "warning: the normal equations are ill-conditioned" 2 train lin.json \
+    --set dataset.path=near.h5 --set run_dir=runs/near
 echo PASSED
