@@ -6,6 +6,7 @@
 #include "app.h"
 #include "mbatch/comm.h"
 #include "mbatch/job.h"
+#include "mbatch/preempt.h"
 #include "mbatch/run.h"
 
 static void usage(FILE *f) {
@@ -60,6 +61,8 @@ int mb_cmd_train(int argc, char **argv) {
         return 1;
     }
 
+    /* Before MPI start-up: a preemption signal from here on is answered with a checkpoint. */
+    mb_preempt_catch();
     mb_comm c;
     if (mb_comm_init(&argc, &argv, &c) != MB_OK) {
         fprintf(stderr, "mbatch: %s\n", mb_error_message());

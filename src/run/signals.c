@@ -1,6 +1,8 @@
 /* signals.c - the preemption flag: which signal arrived, and the cap on Slurm requeues. */
 #include "signals.h"
 
+#include "mbatch/preempt.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -25,6 +27,10 @@ void mb__signals_install(void) {
     sigaction(SIGUSR1, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     installed = 1;
+}
+
+void mb_preempt_catch(void) {
+    mb__signals_install();
 }
 
 int mb__signal_pending(void) {

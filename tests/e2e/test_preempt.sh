@@ -57,6 +57,29 @@ echo "ok: stopped again by SIGTERM at step $step2"
 mb 2 train j.json --set run_dir=cut --resume >resume2.log
 grep -q "resuming from cut/checkpoints/ckpt-$step2.h5" resume2.log || fail "did not resume from $step2"
 
+# A signal while the ranks start up (MPI start-up, loading) is answered at the first step, not fatal.
+rc=0
+mb 2 train j.json --quiet --set run_dir=early >early.log 2>early.err &
+launcher=$!
+# Signal as soon as both ranks catch SIGUSR1 (bit 9 of SigCgt in /proc/PID/status): before MPI is up.
+catching() {
+    local mask
+    mask=$(sed -n 's/^SigCgt:\s*//p' "/proc/$1/status" 2>/dev/null) || return 1
+    [ -n "$mask" ] && (((0x$mask & 0x200) != 0))
+}
+for _ in $(seq 1 1000); do
+    ranks=$(pgrep -f "^$MBATCH train j.json --quiet --set run_dir=early" || true)
+    n=0
+    for p in $ranks; do catching "$p" && n=$((n + 1)); done
+    [ "$n" -eq 2 ] && break
+    sleep 0.005
+done
+[ "$n" -eq 2 ] || fail "the ranks never caught SIGUSR1"
+kill -USR1 $ranks
+wait "$launcher" || rc=$?
+[ "$rc" -eq 75 ] || { cat early.err >&2; fail "a signal at start-up: exit $rc, expected 75"; }
+echo "ok: signal at start-up: $(grep -o "stopped by signal 10 at epoch [0-9]* step [0-9]*" early.err)"
+
 # SLURM_RESTART_COUNT above checkpoint.max_restarts: refused before any work.
 SLURM_RESTART_COUNT=3 expect 1 "requeued 3 times, more than checkpoint.max_restarts = 2" 2 \
     train j.json --set run_dir=cut --set checkpoint.max_restarts=2 --resume
