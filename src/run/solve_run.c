@@ -121,8 +121,10 @@ static double dot(const double *a, const double *b, int64_t n) {
     return s;
 }
 
-/* Rows per block of the Hessian's rank-R updates: large enough that dsyrk runs near peak. */
+/* Rows per block of the Hessian's rank-R updates: large enough that dsyrk runs near peak, small
+ * enough that the two row buffers stay near 16 MB for wide data. */
 #define HESS_CHUNK 2048
+#define HESS_BUF   (1 << 21)
 
 /* H (np x np, column-major, full) = the Hessian of the objective at theta:
  * (1/n) sum_i x~_i x~_i^T (x) (diag(p_i) - p_i p_i^T) plus l2 on W, x~ = [x, 1]. Each rank sums
@@ -133,7 +135,8 @@ static double dot(const double *a, const double *b, int64_t n) {
  * Newton step elsewhere. */
 static mb_err hessian(solver *v, const double *theta, double *H) {
     const mb__state *s = v->s;
-    int64_t d = v->d, k = v->k, p1 = v->p1, np = v->np, nblk = k * (k + 1) / 2, R = HESS_CHUNK;
+    int64_t d = v->d, k = v->k, p1 = v->p1, np = v->np, nblk = k * (k + 1) / 2;
+    int64_t R = HESS_BUF / p1 < 64 ? 64 : HESS_BUF / p1 > HESS_CHUNK ? HESS_CHUNK : HESS_BUF / p1;
     mb_err err = MB_OK;
     double t0 = mb_wtime();
     /* k = 1: the single block is H itself. */
@@ -177,7 +180,8 @@ static mb_err hessian(solver *v, const double *theta, double *H) {
         for (int64_t a = 0; a < k; a++)
             for (int64_t b = a; b < k; b++, blk++) {
                 double *Bab = B + blk * p1 * p1;
-                for (int64_t i = 0; i < r; i++) {
+                int unit = v->t == MB_MODEL_LINEAR; /* weights 1: X~'X~ directly */
+                for (int64_t i = 0; i < r && !unit; i++) {
                     double pa = P[i * k + a], w;
                     if (v->t == MB_MODEL_LINEAR)
                         w = 1.0;
@@ -190,8 +194,8 @@ static mb_err hessian(solver *v, const double *theta, double *H) {
                     for (int64_t j = 0; j < p1; j++) T[i * p1 + j] = sc * X1[i * p1 + j];
                 }
                 if (a == b)
-                    cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)p1, (int)r, 1.0, T,
-                                (int)p1, 1.0, Bab, (int)p1);
+                    cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)p1, (int)r, 1.0,
+                                unit ? X1 : T, (int)p1, 1.0, Bab, (int)p1);
                 else
                     cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)p1, (int)p1, (int)r,
                                 1.0, X1, (int)p1, T, (int)p1, 1.0, Bab, (int)p1);
