@@ -109,7 +109,7 @@ static void print_report(const report_row *all, int n, const char *policy) {
     shared_cores(all, n, stderr);
 }
 
-mb_err mb_place_bind(const mb_comm *c, const char *policy, int respect_launcher, int report) {
+mb_err mb_place_bind(const mb_comm *world, const char *policy, int respect_launcher, int report) {
     mb_bind pol = MB_BIND_AUTO;
     mb_place_topo *t = NULL;
     mb_place_plan *plan = NULL;
@@ -117,7 +117,15 @@ mb_err mb_place_bind(const mb_comm *c, const char *policy, int respect_launcher,
     report_row mine, *all = NULL;
     memset(&mine, 0, sizeof mine);
     memset(&placed, 0, sizeof placed);
-    mb_err err = MB_OK;
+    /* Placement talks on a duplicate, so that its collectives do not renumber the job's
+     * collective steps (the watchdog and fault injection name steps by number). */
+    mb_comm dup, *c = &dup;
+    mb_err err = mb_comm_from(world->comm, &dup);
+    if (err) {
+        hwloc_bitmap_free(cur);
+        hwloc_bitmap_free(set);
+        return err;
+    }
     if (!cur || !set) err = mb_error_set(MB_EENV, "out of memory for the placement");
     if (!policy) policy = "auto";
     if (!err && mb_bind_parse(policy, &pol) != 0)
@@ -203,5 +211,6 @@ out:
     mb_place_topo_free(t);
     hwloc_bitmap_free(cur);
     hwloc_bitmap_free(set);
+    mb_comm_free(&dup);
     return err;
 }
