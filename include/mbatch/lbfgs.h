@@ -28,7 +28,7 @@ typedef struct mb_lbfgs {
 
 /* Returns 0, or -1 when out of memory (nothing to free). m >= 1. */
 int mb_lbfgs_init(mb_lbfgs *lb, int64_t n, int m);
-void mb_lbfgs_free(mb_lbfgs *lb); /* NULL-safe, idempotent */
+void mb_lbfgs_free(mb_lbfgs *lb);  /* NULL-safe, idempotent */
 void mb_lbfgs_reset(mb_lbfgs *lb); /* forget every pair */
 
 /* d = -H g with H the L-BFGS inverse Hessian of the stored pairs, H0 = (s.y / y.y) I of the
@@ -45,9 +45,9 @@ typedef enum { MB_LS_EVAL = 0, MB_LS_DONE = 1, MB_LS_FAIL = 2 } mb_ls_status;
  * with safeguarded cubic interpolation): accepts alpha with
  *   f(alpha) <= f0 + c1 alpha dg0  and  |dg(alpha)| <= c2 |dg0|. */
 typedef struct mb_wolfe {
-    double c1, c2;   /* 1e-4 and 0.9 unless changed after mb_wolfe_start */
-    double f0, dg0;  /* at alpha = 0 */
-    double alpha;    /* the step to evaluate next: read it after start and after MB_LS_EVAL */
+    double c1, c2;  /* 1e-4 and 0.9 unless changed after mb_wolfe_start */
+    double f0, dg0; /* at alpha = 0 */
+    double alpha;   /* the step to evaluate next: read it after start and after MB_LS_EVAL */
     double a_prev, f_prev, dg_prev;
     double a_lo, f_lo, dg_lo, a_hi, f_hi, dg_hi;
     int zoom;      /* 0: bracketing, 1: zooming in [a_lo, a_hi] */

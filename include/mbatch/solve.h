@@ -52,5 +52,5 @@ mb_err mb_solve_spd(const mb_grid *g, int64_t p, const double *A, const double *
  * are padded with zero rows, which do not change the solution. Needs m >= p. x (p) on every
  * rank. If R has a zero (relative to its largest) diagonal entry, A is rank deficient:
  * MB_ENUMERIC naming `what` and the column (names[j] when names is not NULL). Collective. */
-mb_err mb_solve_lstsq(const mb_grid *g, int64_t m_loc, int64_t p, const double *A,
-                      const double *b, double *x, const char *what, const char *const *names);
+mb_err mb_solve_lstsq(const mb_grid *g, int64_t m_loc, int64_t p, const double *A, const double *b,
+                      double *x, const char *what, const char *const *names);

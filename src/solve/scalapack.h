@@ -36,8 +36,8 @@ void pdposv_(const char *uplo, const int *n, const int *nrhs, double *a, const i
 double pdlansy_(const char *norm, const char *uplo, const int *n, const double *a, const int *ia,
                 const int *ja, const int *desca, double *work);
 void pdpocon_(const char *uplo, const int *n, const double *a, const int *ia, const int *ja,
-              const int *desca, const double *anorm, double *rcond, double *work,
-              const int *lwork, int *iwork, const int *liwork, int *info);
+              const int *desca, const double *anorm, double *rcond, double *work, const int *lwork,
+              int *iwork, const int *liwork, int *info);
 
 /* Least squares by QR (no pivoting). */
 void pdgels_(const char *trans, const int *m, const int *n, const int *nrhs, double *a,

@@ -68,8 +68,8 @@ static mb_err local_size(const char *what, int64_t m, int64_t n, int nb, const m
                          int *mloc, int *nloc) {
     if (m > INT_MAX || n > INT_MAX)
         return mb_error_set(MB_EUSAGE,
-                            "%s: a %lld x %lld matrix exceeds ScaLAPACK's 32-bit dimensions",
-                            what, (long long)m, (long long)n);
+                            "%s: a %lld x %lld matrix exceeds ScaLAPACK's 32-bit dimensions", what,
+                            (long long)m, (long long)n);
     int mi = (int)m, ni = (int)n, nbi = nb;
     *mloc = numroc_(&mi, &nbi, &g->myrow, &I0, &g->nprow);
     *nloc = numroc_(&ni, &nbi, &g->mycol, &I0, &g->npcol);
@@ -148,8 +148,8 @@ mb_err mb_solve_spd(const mb_grid *g, int64_t p, const double *A, const double *
         iwork = malloc(sizeof(int) * (size_t)liwork);
         err = w2 && iwork ? MB_OK : mb_error_set(MB_EENV, "%s: out of memory for PDPOCON", what);
         err = mb_agree(c, err, NULL);
-        if (!err) pdpocon_("U", &n, a, &I1, &I1, desca, &anorm, rcond, w2, &lwork, iwork, &liwork,
-                           &info);
+        if (!err)
+            pdpocon_("U", &n, a, &I1, &I1, desca, &anorm, rcond, w2, &lwork, iwork, &liwork, &info);
         free(w2);
         if (err) goto out;
         /* The estimate lives on every process; take the smallest so all ranks report the same. */
@@ -169,8 +169,8 @@ out:
     return err;
 }
 
-mb_err mb_solve_lstsq(const mb_grid *g, int64_t m_loc, int64_t p, const double *A,
-                      const double *b, double *x, const char *what, const char *const *names) {
+mb_err mb_solve_lstsq(const mb_grid *g, int64_t m_loc, int64_t p, const double *A, const double *b,
+                      double *x, const char *what, const char *const *names) {
     const mb_comm *c = g->comm;
     mb_err err = MB_OK;
     int64_t rows[2] = {m_loc, m_loc}; /* max, sum */
@@ -207,7 +207,7 @@ mb_err mb_solve_lstsq(const mb_grid *g, int64_t m_loc, int64_t p, const double *
         memcpy(src + j * per, A + j * m_loc, sizeof(double) * (size_t)m_loc);
     memcpy(srcb, b, sizeof(double) * (size_t)m_loc);
 
-    /* The ranks' rows as a 1-D block layout on a P x 1 grid: rank r owns rows [r*per, (r+1)*per). */
+    /* The ranks' rows as a 1-D block layout on a P x 1 grid: rank r owns rows r*per .. +per. */
     ctx1 = g->sys;
     Cblacs_gridinit(&ctx1, "R", c->size, 1);
     int Mi = (int)M, n = (int)p, perl = (int)per, info = 0;
@@ -235,8 +235,8 @@ mb_err mb_solve_lstsq(const mb_grid *g, int64_t m_loc, int64_t p, const double *
     int64_t inf = info;
     mb_allreduce_max_i64(c, &inf, 1);
     if (inf != 0) {
-        err = mb_error_set(inf > 0 ? MB_ENUMERIC : MB_EENV, "%s: PDGELS returned INFO = %lld",
-                           what, (long long)inf);
+        err = mb_error_set(inf > 0 ? MB_ENUMERIC : MB_EENV, "%s: PDGELS returned INFO = %lld", what,
+                           (long long)inf);
         goto out;
     }
 

@@ -18,8 +18,8 @@ static double val(int64_t i, int64_t j, int64_t salt) {
 }
 
 static void test_grid_shape(void) {
-    int shapes[][3] = {{1, 1, 1}, {2, 1, 2}, {3, 1, 3}, {4, 2, 2}, {6, 2, 3}, {7, 1, 7}, {9, 3, 3},
-                       {12, 3, 4}};
+    int shapes[][3] = {{1, 1, 1}, {2, 1, 2}, {3, 1, 3}, {4, 2, 2},
+                       {6, 2, 3}, {7, 1, 7}, {9, 3, 3}, {12, 3, 4}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         int r, c;
         mb_grid_shape(shapes[i][0], &r, &c);
@@ -88,9 +88,10 @@ static void test_lstsq(const mb_grid *g, int64_t m, int64_t p) {
         hi = q == P - 1 ? m : hi + m * (q + 1) / total;
     }
     if (P > 2 && r == P - 1) lo = hi = m; /* an empty rank ... */
-    if (P > 2 && r == P - 2) hi = m;     /* ... whose rows its neighbour takes */
+    if (P > 2 && r == P - 2) hi = m;      /* ... whose rows its neighbour takes */
     int64_t ml = hi - lo;
-    double *Al = malloc(sizeof(double) * (size_t)((ml ? ml : 1) * p)), *bl = malloc(sizeof(double) * (size_t)(ml ? ml : 1));
+    double *Al = malloc(sizeof(double) * (size_t)((ml ? ml : 1) * p)),
+           *bl = malloc(sizeof(double) * (size_t)(ml ? ml : 1));
     for (int64_t i = 0; i < ml; i++) {
         for (int64_t j = 0; j < p; j++) Al[i + j * ml] = val(lo + i, j, 3) + (j == 0);
         bl[i] = val(lo + i, p, 4);
