@@ -77,6 +77,7 @@ typedef struct tctx {
     int32_t *node_of;    /* [m] */
     int64_t *act, *grp;  /* active rows, rows grouped by open node */
     int64_t *nstats;     /* [cap][nstat] per node statistics */
+    int64_t *parent;     /* [cap] parent node, -1 for the root */
     int64_t nstats_cap;
     double comm_s, compute_s;
 } tctx;
@@ -88,6 +89,9 @@ static mb_err grow_stats(tctx *t, int64_t need) {
     int64_t *p = realloc(t->nstats, sizeof(int64_t) * (size_t)(cap * t->p.nstat));
     if (!p) return mb_error_set(MB_EENV, "out of memory for %lld tree nodes", (long long)cap);
     t->nstats = p;
+    int64_t *q = realloc(t->parent, sizeof(int64_t) * (size_t)cap);
+    if (!q) return mb_error_set(MB_EENV, "out of memory for %lld tree nodes", (long long)cap);
+    t->parent = q;
     t->nstats_cap = cap;
     return MB_OK;
 }
@@ -113,16 +117,80 @@ static int64_t new_node(tctx *t, mb_tree *tr, const int64_t *st, mb_err *err) {
     return i;
 }
 
-/* Grow tree number `tree_id` over the rows with nonzero stats weight; rows end in node_of at
- * their leaf (rows of weight 0 at -1). Collective (one allreduce per level and chunk). */
+/* Split candidate v if its histogram h (features feats, offsets foff) allows a good split:
+ * two new nodes, and v's feature, bin and threshold. Returns 1 if split, 0 if not, -1 on
+ * error (*err set). */
+static int split_node(tctx *t, mb_tree *tr, int64_t v, const int64_t *h, const int32_t *feats,
+                      const int32_t *foff, double wroot, int64_t *tot, int64_t *scr, int64_t *lft,
+                      mb_err *err) {
+    int ns = t->p.nstat;
+    mb_tree_split sp;
+    memcpy(tot, t->nstats + v * ns, sizeof(int64_t) * (size_t)ns);
+    if (!mb_tree_best_split(&t->p, h, feats, t->nsel, foff, tot, scr, lft, &sp)) return 0;
+    /* As scikit-learn: a split must decrease the impurity, weighted by the node's share of all
+     * samples, by min_impurity_decrease; boosting also needs a positive gain. */
+    double dec = sp.improvement / wroot, mid = t->job->model.min_impurity_decrease;
+    if (t->p.crit == MB_CRIT_BOOST ? !(sp.improvement > 0) || (mid > 0 && dec < mid)
+                                   : dec + 2.220446049250313e-16 < mid)
+        return 0;
+    int64_t rgt[16], *rs = ns <= 16 ? rgt : scr + ns;
+    for (int s = 0; s < ns; s++) rs[s] = tot[s] - lft[s];
+    int64_t l = new_node(t, tr, lft, err);
+    if (l < 0) return -1;
+    int64_t r = new_node(t, tr, rs, err);
+    if (r < 0) return -1;
+    t->parent[l] = t->parent[r] = v;
+    int f = sp.feature;
+    const double *vals = t->f.values + (int64_t)f * MB_TREE_MAX_BINS;
+    tr->feature[v] = f;
+    tr->bin[v] = sp.bin;
+    /* Every value its own bin: halfway between the values on either side present in this
+     * node, as scikit-learn's exact trees; otherwise the bin's upper edge. */
+    tr->threshold[v] = t->f.exact[f] ? mb_tree_midpoint(vals[sp.bin], vals[sp.bin_right])
+                                     : t->f.edges[(int64_t)f * (MB_TREE_MAX_BINS - 1) + sp.bin];
+    tr->left[v] = l;
+    tr->right[v] = r;
+    return 1;
+}
+
+/* Rows of the active list whose node maps to a group (gid >= 0), grouped: t->grp[cnt[g] ..
+ * cnt[g + 1]). gid is indexed by node - lvl_lo. */
+static mb_err group_rows(tctx *t, int64_t nact, const int64_t *gid, int64_t lvl_lo, int64_t ng,
+                         int64_t *cnt) {
+    memset(cnt, 0, sizeof(int64_t) * (size_t)(ng + 1));
+    for (int64_t r = 0; r < nact; r++) {
+        int64_t g = gid[t->node_of[t->act[r]] - lvl_lo];
+        if (g >= 0) cnt[g + 1]++;
+    }
+    for (int64_t g = 0; g < ng; g++) cnt[g + 1] += cnt[g];
+    int64_t *pos = malloc(sizeof(int64_t) * (size_t)(ng + 1));
+    if (!pos) return mb_error_set(MB_EENV, "out of memory growing a tree");
+    memcpy(pos, cnt, sizeof(int64_t) * (size_t)(ng + 1));
+    for (int64_t r = 0; r < nact; r++) {
+        int64_t i = t->act[r], g = gid[t->node_of[i] - lvl_lo];
+        if (g >= 0) t->grp[pos[g]++] = i;
+    }
+    free(pos);
+    return MB_OK;
+}
+
+/* Histogram entries kept across a level for the subtraction trick (256 MiB). */
+#define KEEP_CAP (32 << 20)
+
+/* Grow tree number `tree_id` over the rows with nonzero weight; rows end in node_of at their
+ * leaf (rows of weight 0 at -1). Level by level: histograms of the open nodes over this rank's
+ * rows, one allreduce (per HIST_CHUNK), the same best split on every rank, then each rank
+ * partitions its rows. When every node sees every feature, only the smaller child of each split
+ * is built and the larger is its parent's histogram minus it (exact in integers). Collective. */
 static mb_err grow_tree(tctx *t, mb_tree *tr, int64_t tree_id) {
     mb_err err = MB_OK;
     const mb_comm *c = t->c;
-    int ns = t->p.nstat;
+    int ns = t->p.nstat, all_feats = t->nsel == t->d;
     int64_t nact = 0, total[16], *tot = ns <= 16 ? total : NULL;
-    int64_t *hist = NULL, *scr = NULL, *lft = NULL, *slot_of = NULL, *cnt = NULL;
+    int64_t *hist = NULL, *prev = NULL, *scr = NULL, *lft = NULL, *gid = NULL, *cnt = NULL;
+    int64_t *cand = NULL, *soff = NULL, *direct = NULL, *hoff = NULL, *prev_off = NULL;
     int32_t *feats = NULL, *foff = NULL;
-    int64_t *cand = NULL, *soff = NULL;
+    int64_t prev_lo = 0, prev_n = 0; /* prev holds the hists of nodes [prev_lo, prev_lo+prev_n) */
     if (!tot) tot = calloc((size_t)ns, sizeof *tot);
     scr = calloc((size_t)ns * 2, sizeof *scr);
     lft = calloc((size_t)ns, sizeof *lft);
@@ -146,158 +214,201 @@ static mb_err grow_tree(tctx *t, mb_tree *tr, int64_t tree_id) {
     t->comm_s += mb_wtime() - t0;
     tr->n = 0;
     if (new_node(t, tr, tot, &err) < 0) goto out;
+    t->parent[0] = -1;
     double wroot = tr->weight[0];
 
     int64_t lvl_lo = 0, lvl_hi = 1; /* nodes of the current level: [lvl_lo, lvl_hi) */
     for (int depth = 0; lvl_lo < lvl_hi; depth++) {
-        /* Which nodes of this level may split. */
-        int64_t nl = lvl_hi - lvl_lo, nc = 0;
+        int64_t nl = lvl_hi - lvl_lo, nc = 0, nd = 0;
         free(cand);
-        free(slot_of);
+        free(gid);
+        free(cnt);
+        free(direct);
         cand = malloc(sizeof(int64_t) * (size_t)nl);
-        slot_of = malloc(sizeof(int64_t) * (size_t)nl);
-        if (!cand || !slot_of) {
+        gid = malloc(sizeof(int64_t) * (size_t)nl);
+        cnt = malloc(sizeof(int64_t) * (size_t)(nl + 1));
+        direct = malloc(sizeof(int64_t) * (size_t)nl);
+        if (!cand || !gid || !cnt || !direct) {
             err = mb_error_set(MB_EENV, "out of memory growing a tree");
             goto out;
         }
+        /* Which nodes of this level may split. */
         for (int64_t v = lvl_lo; v < lvl_hi; v++) {
-            const int64_t *st = t->nstats + v * ns;
             double w = tr->weight[v];
             int ok = (t->max_depth == 0 || depth < t->max_depth) && w >= 2.0 &&
-                     w >= 2.0 * t->p.min_samples_leaf && !mb_tree_pure(&t->p, st);
-            slot_of[v - lvl_lo] = ok ? nc : -1;
+                     w >= 2.0 * t->p.min_samples_leaf && !mb_tree_pure(&t->p, t->nstats + v * ns);
+            gid[v - lvl_lo] = ok;
             if (ok) cand[nc++] = v;
         }
         if (nc == 0) break;
-        /* Group the active rows by slot (rows of nodes that stay leaves drop out). */
-        free(cnt);
-        cnt = calloc((size_t)nc + 1, sizeof *cnt);
-        if (!cnt) {
-            err = mb_error_set(MB_EENV, "out of memory growing a tree");
-            goto out;
-        }
         double tc = mb_wtime();
-        for (int64_t r = 0; r < nact; r++) {
-            int64_t sl = slot_of[t->node_of[t->act[r]] - lvl_lo];
-            if (sl >= 0) cnt[sl + 1]++;
-        }
-        for (int64_t sl = 0; sl < nc; sl++) cnt[sl + 1] += cnt[sl];
-        {
-            int64_t *pos = malloc(sizeof(int64_t) * (size_t)(nc + 1));
-            if (!pos) {
-                err = mb_error_set(MB_EENV, "out of memory growing a tree");
-                goto out;
-            }
-            memcpy(pos, cnt, sizeof(int64_t) * (size_t)(nc + 1));
-            for (int64_t r = 0; r < nact; r++) {
-                int64_t i = t->act[r], sl = slot_of[t->node_of[i] - lvl_lo];
-                if (sl >= 0) t->grp[pos[sl]++] = i;
-            }
-            free(pos);
-        }
-        /* Features per candidate, keyed on (seed, tree, node). */
+        /* Features per candidate, keyed on (seed, tree, node), and histogram layouts: each
+         * node's features' bins back to back (one-hot columns take 2 bins, not max_bins). */
         free(feats);
-        feats = malloc(sizeof(int32_t) * (size_t)(nc * t->nsel));
-        if (!feats) {
+        free(foff);
+        feats = malloc(sizeof(int32_t) * (size_t)(nl * t->nsel));
+        foff = malloc(sizeof(int32_t) * (size_t)(nl * (t->nsel + 1)));
+        if (!feats || !foff) {
             err = mb_error_set(MB_EENV, "out of memory growing a tree");
             goto out;
         }
-        for (int64_t sl = 0; sl < nc; sl++)
-            mb_tree_pick_features((uint64_t)t->job->seed, tree_id, cand[sl], (int)t->d, t->nsel,
-                                  feats + sl * t->nsel);
-        t->compute_s += mb_wtime() - tc;
-
-        /* Each candidate's histogram: its features' bins back to back (one-hot columns take
-         * 2 bins, not max_bins); slots are cut into allreduces of at most HIST_CHUNK. */
-        free(foff);
+        int64_t per_all = 0;
+        for (int64_t k = 0; k < nl; k++) {
+            int32_t *fs = feats + k * t->nsel, *fo = foff + k * (t->nsel + 1);
+            if (gid[k] || all_feats)
+                mb_tree_pick_features((uint64_t)t->job->seed, tree_id, lvl_lo + k, (int)t->d,
+                                      t->nsel, fs);
+            else
+                continue;
+            fo[0] = 0;
+            for (int fi = 0; fi < t->nsel; fi++) fo[fi + 1] = fo[fi] + t->nbins[fs[fi]];
+            per_all = (int64_t)fo[t->nsel] * ns;
+        }
+        /* Subtraction: with every feature at every node, build the smaller of two siblings and
+         * derive the other from their parent's histogram, kept from the level above. */
+        int sub = all_feats && depth > 0 && prev != NULL && nl * per_all <= KEEP_CAP;
+        for (int64_t k = 0; k < nl; k++) gid[k] = gid[k] ? 0 : -1; /* candidate mark */
+        if (sub) {
+            for (int64_t v = lvl_lo; v < lvl_hi; v += 2) {
+                int64_t a = v, b = v + 1; /* children come in pairs */
+                if (gid[a - lvl_lo] < 0 && gid[b - lvl_lo] < 0) continue;
+                int64_t small = tr->weight[a] <= tr->weight[b] ? a : b;
+                direct[nd++] = small;
+            }
+        } else {
+            for (int64_t k = 0; k < nc; k++) direct[nd++] = cand[k];
+        }
+        for (int64_t k = 0; k < nl; k++) gid[k] = -1;
+        for (int64_t g = 0; g < nd; g++) gid[direct[g] - lvl_lo] = g;
+        MB_TRY(group_rows(t, nact, gid, lvl_lo, nd, cnt));
+        /* Where each node's histogram lives: every node of the level in subtraction mode
+         * (so that the next level can subtract), else the candidates, in chunks. */
+        free(hoff);
+        hoff = malloc(sizeof(int64_t) * (size_t)(nl + 1));
         free(soff);
-        foff = malloc(sizeof(int32_t) * (size_t)(nc * (t->nsel + 1)));
-        soff = malloc(sizeof(int64_t) * (size_t)(nc + 1));
-        if (!foff || !soff) {
+        soff = malloc(sizeof(int64_t) * (size_t)(nd + 1));
+        if (!hoff || !soff) {
             err = mb_error_set(MB_EENV, "out of memory growing a tree");
             goto out;
         }
         soff[0] = 0;
-        int64_t biggest = 0;
-        for (int64_t sl = 0; sl < nc; sl++) {
-            int32_t *fo = foff + sl * (t->nsel + 1);
-            const int32_t *fs = feats + sl * t->nsel;
-            fo[0] = 0;
-            for (int fi = 0; fi < t->nsel; fi++) fo[fi + 1] = fo[fi] + t->nbins[fs[fi]];
-            soff[sl + 1] = soff[sl] + (int64_t)fo[t->nsel] * ns;
-            if (soff[sl + 1] - soff[sl] > biggest) biggest = soff[sl + 1] - soff[sl];
+        for (int64_t g = 0; g < nd; g++) {
+            int64_t k = direct[g] - lvl_lo;
+            soff[g + 1] = soff[g] + (int64_t)foff[k * (t->nsel + 1) + t->nsel] * ns;
         }
-        int64_t cap = soff[nc] < HIST_CHUNK ? soff[nc] : HIST_CHUNK;
-        if (cap < biggest) cap = biggest;
-        free(hist);
-        hist = malloc(sizeof(int64_t) * (size_t)cap);
-        if (!hist) {
-            err = mb_error_set(MB_EENV, "out of memory for %lld tree histogram entries",
-                               (long long)cap);
-            goto out;
-        }
+        t->compute_s += mb_wtime() - tc;
         int64_t next_lo = tr->n;
-        for (int64_t s0 = 0, s1; s0 < nc; s0 = s1) {
-            for (s1 = s0 + 1; s1 < nc && soff[s1 + 1] - soff[s0] <= cap; s1++) continue;
-            int64_t len = soff[s1] - soff[s0];
+        if (sub || (all_feats && nl * per_all <= KEEP_CAP)) {
+            /* One buffer for the whole level: direct hists first (allreduced), then derived. */
+            int64_t len = nl * per_all;
+            free(hist);
+            hist = calloc((size_t)(len > 0 ? len : 1), sizeof *hist);
+            if (!hist) {
+                err = mb_error_set(MB_EENV, "out of memory for %lld histogram entries",
+                                   (long long)len);
+                goto out;
+            }
             tc = mb_wtime();
-            memset(hist, 0, sizeof(int64_t) * (size_t)len);
-            for (int64_t sl = s0; sl < s1; sl++)
-                mb_tree_hist(t->bins, t->d, t->grp + cnt[sl], cnt[sl + 1] - cnt[sl], t->rowstat, ns,
-                             feats + sl * t->nsel, t->nsel, foff + sl * (t->nsel + 1),
-                             hist + soff[sl] - soff[s0]);
+            for (int64_t g = 0; g < nd; g++) {
+                int64_t k = direct[g] - lvl_lo;
+                mb_tree_hist(t->bins, t->d, t->grp + cnt[g], cnt[g + 1] - cnt[g], t->rowstat, ns,
+                             feats + k * t->nsel, t->nsel, foff + k * (t->nsel + 1),
+                             hist + k * per_all);
+            }
             double tm = mb_wtime();
             t->compute_s += tm - tc;
-            mb_allreduce_sum_i64(c, hist, len);
+            /* Direct hists are the even or odd slots; reduce the whole level when most of it
+             * is direct, else each direct slot (fewer bytes on the wire either way). */
+            for (int64_t g = 0; g < nd; g++)
+                mb_allreduce_sum_i64(c, hist + (direct[g] - lvl_lo) * per_all, per_all);
             double ta = mb_wtime();
             t->comm_s += ta - tm;
-            for (int64_t sl = s0; sl < s1; sl++) {
-                int64_t v = cand[sl];
-                mb_tree_split sp;
-                memcpy(tot, t->nstats + v * ns, sizeof(int64_t) * (size_t)ns);
-                if (!mb_tree_best_split(&t->p, hist + soff[sl] - soff[s0], feats + sl * t->nsel,
-                                        t->nsel, foff + sl * (t->nsel + 1), tot, scr, lft, &sp))
-                    continue;
-                /* As scikit-learn: a split must decrease the impurity weighted by the node's
-                 * share of all samples by min_impurity_decrease; boosting needs a gain. */
-                double dec = sp.improvement / wroot;
-                if (t->p.crit == MB_CRIT_BOOST
-                        ? !(sp.improvement > 0)
-                        : dec + 2.220446049250313e-16 < t->job->model.min_impurity_decrease)
-                    continue;
-                if (t->p.crit == MB_CRIT_BOOST && t->job->model.min_impurity_decrease > 0 &&
-                    dec < t->job->model.min_impurity_decrease)
-                    continue;
-                int64_t rgt[16], *rs = ns <= 16 ? rgt : scr + ns;
-                for (int s = 0; s < ns; s++) rs[s] = tot[s] - lft[s];
-                int64_t l = new_node(t, tr, lft, &err);
-                if (l < 0) goto out;
-                int64_t r = new_node(t, tr, rs, &err);
-                if (r < 0) goto out;
-                int f = sp.feature;
-                tr->feature[v] = f;
-                tr->bin[v] = sp.bin;
-                tr->threshold[v] =
-                    t->f.exact[f] ? mb_tree_midpoint(
-                                        t->f.values[(int64_t)f * MB_TREE_MAX_BINS + sp.bin],
-                                        t->f.values[(int64_t)f * MB_TREE_MAX_BINS + sp.bin_right])
-                                  : t->f.edges[(int64_t)f * (MB_TREE_MAX_BINS - 1) + sp.bin];
-                tr->left[v] = l;
-                tr->right[v] = r;
+            if (sub) {
+                for (int64_t v = lvl_lo; v < lvl_hi; v += 2) {
+                    int64_t a = v, b = v + 1;
+                    int64_t da = gid[a - lvl_lo] >= 0, db = gid[b - lvl_lo] >= 0;
+                    if (da == db) continue; /* neither needed */
+                    int64_t built = da ? a : b, other = da ? b : a, par = t->parent[a];
+                    const int64_t *ph = prev + prev_off[par - prev_lo];
+                    int64_t *hb = hist + (built - lvl_lo) * per_all;
+                    int64_t *ho = hist + (other - lvl_lo) * per_all;
+                    for (int64_t e = 0; e < per_all; e++) ho[e] = ph[e] - hb[e];
+                }
+            }
+            for (int64_t k = 0; k < nc; k++) {
+                int64_t v = cand[k], kk = v - lvl_lo;
+                if (split_node(t, tr, v, hist + kk * per_all, feats + kk * t->nsel,
+                               foff + kk * (t->nsel + 1), wroot, tot, scr, lft, &err) < 0)
+                    goto out;
             }
             t->compute_s += mb_wtime() - ta;
+            /* Keep this level's histograms for the next one. */
+            free(prev);
+            prev = hist;
+            hist = NULL;
+            free(prev_off);
+            prev_off = malloc(sizeof(int64_t) * (size_t)nl);
+            if (!prev_off) {
+                err = mb_error_set(MB_EENV, "out of memory growing a tree");
+                goto out;
+            }
+            for (int64_t k = 0; k < nl; k++) prev_off[k] = k * per_all;
+            prev_lo = lvl_lo;
+            prev_n = nl;
+        } else {
+            free(prev);
+            prev = NULL;
+            prev_n = 0;
+            int64_t biggest = 0;
+            for (int64_t g = 0; g < nd; g++)
+                if (soff[g + 1] - soff[g] > biggest) biggest = soff[g + 1] - soff[g];
+            int64_t cap = soff[nd] < HIST_CHUNK ? soff[nd] : HIST_CHUNK;
+            if (cap < biggest) cap = biggest;
+            free(hist);
+            hist = malloc(sizeof(int64_t) * (size_t)(cap > 0 ? cap : 1));
+            if (!hist) {
+                err = mb_error_set(MB_EENV, "out of memory for %lld histogram entries",
+                                   (long long)cap);
+                goto out;
+            }
+            for (int64_t s0 = 0, s1; s0 < nd; s0 = s1) {
+                for (s1 = s0 + 1; s1 < nd && soff[s1 + 1] - soff[s0] <= cap; s1++) continue;
+                int64_t len = soff[s1] - soff[s0];
+                tc = mb_wtime();
+                memset(hist, 0, sizeof(int64_t) * (size_t)len);
+                for (int64_t g = s0; g < s1; g++) {
+                    int64_t k = direct[g] - lvl_lo;
+                    mb_tree_hist(t->bins, t->d, t->grp + cnt[g], cnt[g + 1] - cnt[g], t->rowstat,
+                                 ns, feats + k * t->nsel, t->nsel, foff + k * (t->nsel + 1),
+                                 hist + soff[g] - soff[s0]);
+                }
+                double tm = mb_wtime();
+                t->compute_s += tm - tc;
+                mb_allreduce_sum_i64(c, hist, len);
+                double ta = mb_wtime();
+                t->comm_s += ta - tm;
+                for (int64_t g = s0; g < s1; g++) {
+                    int64_t v = direct[g], k = v - lvl_lo;
+                    if (split_node(t, tr, v, hist + soff[g] - soff[s0], feats + k * t->nsel,
+                                   foff + k * (t->nsel + 1), wroot, tot, scr, lft, &err) < 0)
+                        goto out;
+                }
+                t->compute_s += mb_wtime() - ta;
+            }
         }
+        (void)prev_n;
         /* Partition: rows of split nodes move to a child and stay active. */
         tc = mb_wtime();
-        nact = 0;
-        for (int64_t r = 0; r < cnt[nc]; r++) {
-            int64_t i = t->grp[r];
+        int64_t kept = 0;
+        for (int64_t r = 0; r < nact; r++) {
+            int64_t i = t->act[r];
             int32_t v = t->node_of[i];
             if (tr->feature[v] < 0) continue;
             int b = t->bins[i * t->d + tr->feature[v]];
             t->node_of[i] = (int32_t)(b <= tr->bin[v] ? tr->left[v] : tr->right[v]);
-            t->act[nact++] = i;
+            t->act[kept++] = i;
         }
+        nact = kept;
         t->compute_s += mb_wtime() - tc;
         lvl_lo = next_lo;
         lvl_hi = tr->n;
@@ -307,12 +418,16 @@ out:
     free(scr);
     free(lft);
     free(hist);
+    free(prev);
+    free(prev_off);
     free(cand);
-    free(slot_of);
+    free(gid);
     free(cnt);
+    free(direct);
+    free(soff);
+    free(hoff);
     free(feats);
     free(foff);
-    free(soff);
     return err;
 }
 
@@ -1019,6 +1134,7 @@ out:
     free(t.act);
     free(t.grp);
     free(t.nstats);
+    free(t.parent);
     free(raw_tr);
     free(raw_va);
     free(acc_va);
