@@ -167,12 +167,13 @@ mb_err mb_place_bind(const mb_comm *world, const char *policy, int respect_launc
             err = mb_error_set(MB_EENV, "hwloc: cannot bind to PUs %s: %s", lst, strerror(errno));
         }
         /* Preferred (not strict) memory binding: pages go to the rank's NUMA nodes while they
-         * have room, instead of failing the allocation. Single-node machines need nothing. */
+         * have room, instead of failing the allocation. Linux keeps memory policies per thread;
+         * the calling (main) thread is the one that allocates and first touches the shard. */
         hwloc_bitmap_zero(set);
         for (int i = 0; i < slot->nnuma; i++) hwloc_bitmap_set(set, (unsigned)slot->numa[i]);
-        if (!err && plan->nnuma > 1 && !hwloc_bitmap_iszero(set) &&
+        if (!err && !hwloc_bitmap_iszero(set) &&
             hwloc_set_membind(t->topo, set, HWLOC_MEMBIND_BIND,
-                              HWLOC_MEMBIND_PROCESS | HWLOC_MEMBIND_BYNODESET) != 0 &&
+                              HWLOC_MEMBIND_THREAD | HWLOC_MEMBIND_BYNODESET) != 0 &&
             c->local_rank == 0)
             snprintf(memwarn, sizeof memwarn, "cannot bind memory to NUMA nodes: %s",
                      strerror(errno));
