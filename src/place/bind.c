@@ -155,6 +155,12 @@ mb_err mb_place_bind(const mb_comm *world, const char *policy, int respect_launc
     }
     if (respect_launcher && all_bound) {
         snprintf(placed.how, sizeof placed.how, "launcher");
+        /* Launchers bind CPUs, rarely memory: prefer the NUMA nodes of the launcher's cores. */
+        hwloc_cpuset_to_nodeset(t->topo, cur, set);
+        hwloc_bitmap_and(set, set, hwloc_topology_get_allowed_nodeset(t->topo));
+        if (!hwloc_bitmap_iszero(set))
+            (void)hwloc_set_membind(t->topo, set, HWLOC_MEMBIND_BIND,
+                                    HWLOC_MEMBIND_THREAD | HWLOC_MEMBIND_BYNODESET);
     } else if (plan->policy == MB_BIND_NONE) {
         snprintf(placed.how, sizeof placed.how, "%s", launcher ? "launcher" : "unbound");
     } else {
