@@ -974,7 +974,8 @@ mb_err mb__train_trees(const mb_comm *c, const mb_job *job, const mb_train_opts 
     }
 
     if (c->rank == 0) err = mb__lock_run_dir(job->run_dir);
-    if (c->rank == 0 && !err) err = mb_metrics_init(metrics_path, resumed ? f->ntrees : 0);
+    if (c->rank == 0 && !err)
+        err = mb_metrics_init(metrics_path, resumed ? f->ntrees / f->per_round : 0);
     MB_TRY(mb_agree(c, err, NULL));
     if (c->rank == 0 && o->progress)
         printf("mbatch: %s: %s %s, %lld rows (%lld train, %lld validation) x %lld features, "
