@@ -37,6 +37,10 @@ mb_err mb_error_vset(mb_err err, const char *fmt, va_list ap) {
     if (slot_code != MB_OK) return err;
     slot_code = err;
     vsnprintf(slot_msg, sizeof slot_msg, fmt, ap);
+    /* A message is one line whatever it quotes (a job file's text, a column name): control
+     * characters from the input become '?'. */
+    for (char *p = slot_msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
     return err;
 }
 

@@ -72,6 +72,10 @@ void mb_dataset_close(mb_dataset *ds) {
     free(ds);
 }
 
+/* The most feature columns a dataset may declare (a dense model of this width is already
+ * 8 MB per output per copy). */
+#define MB_MAX_COLUMNS 1000000
+
 static mb_err alloc_columns(mb_dataset *ds, int64_t ncol, int with_paths) {
     ds->ncol = ncol;
     size_t n = (size_t)(ncol > 0 ? ncol : 1);
@@ -407,6 +411,10 @@ static mb_err validate_matrix(hid_t fid, const mb_dataset_spec *spec, mb_dataset
     ds->xwidth = (int64_t)dims[1];
     if (ds->n == 0) MB_TRY(mb_error_set(MB_EDATA, "%s: %s has zero rows", file, spec->X));
     if (ds->xwidth == 0) MB_TRY(mb_error_set(MB_EDATA, "%s: %s has zero columns", file, spec->X));
+    /* Per-column metadata is allocated below: an absurd declared width is refused first. */
+    if (ds->xwidth > MB_MAX_COLUMNS)
+        MB_TRY(mb_error_set(MB_EDATA, "%s: %s declares %lld columns; at most %d are supported",
+                            file, spec->X, (long long)ds->xwidth, MB_MAX_COLUMNS));
 
     htri_t has_attr = H5Aexists(did, "columns");
     if (has_attr < 0) MB_TRY(mb__h5_report(file, __FILE__, __LINE__, "H5Aexists"));

@@ -9,13 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { K_STR, K_INT, K_NUM, K_BOOL, K_LIST, K_BATCH } key_kind;
+typedef enum { K_STR, K_INT, K_NUM, K_BOOL, K_LIST, K_BATCH, K_INTLIST } key_kind;
 
 typedef struct key_def {
     const char *path; /* dotted path in the job file */
     key_kind kind;
     size_t off;          /* offset of the field in mb_job */
-    size_t count_off;    /* K_LIST: offset of the int count */
+    size_t count_off;    /* K_LIST, K_INTLIST: offset of the int count */
     const char *dflt;    /* default as JSON text, NULL: no default (absent allowed) */
     const char *choices; /* K_STR: "a|b|c" or NULL */
     double lo, hi;       /* K_INT/K_NUM: allowed closed range */
@@ -46,14 +46,15 @@ static const key_def KEYS[] = {
      "columns layout: the target column"},
     {"dataset.validation_fraction", K_NUM, F(dataset.validation_fraction), 0, "0.1", NULL, 0, 0.99,
      "fraction of rows held out (seeded random split)"},
-    {"model.type", K_STR, F(model.type), 0, "\"logistic\"", "linear|logistic|softmax|decision_tree|random_forest|gradient_boosting", 0, 0,
+    {"model.type", K_STR, F(model.type), 0, "\"logistic\"", "linear|logistic|softmax|decision_tree|random_forest|gradient_boosting|svm|mlp|huber", 0, 0,
      "linear (squared error), logistic (log-loss), softmax (cross-entropy); tree models "
-     "decision_tree, random_forest, gradient_boosting (histogram trees)"},
+     "decision_tree, random_forest, gradient_boosting (histogram trees); svm (linear SVM, "
+     "model.loss), huber (Huber loss, delta 1), mlp (neural network: model.hidden ...)"},
     {"model.l2", K_NUM, F(model.l2), 0, "0", NULL, 0, BIG,
      "L2 penalty (l2/2)*||W||^2 on the mean loss; intercept not penalized"},
     {"model.classes", K_INT, F(model.classes), 0, "0", NULL, 0, 1e6,
      "softmax classes (0: largest label + 1)"},
-    {"optimizer.type", K_STR, F(optimizer.type), 0, "\"sgd\"", "sgd|adam|exact|newton|lbfgs", 0, 0,
+    {"optimizer.type", K_STR, F(optimizer.type), 0, "\"sgd\"", "sgd|adam|exact|newton|lbfgs|adamw|rmsprop|adagrad", 0, 0,
      "update rule: sgd, adam; exact (linear: least squares on all ranks with ScaLAPACK), newton "
      "(logistic, softmax: Newton/IRLS), lbfgs (full-batch L-BFGS); these three ignore lr, batch "
      "and epochs"},
@@ -65,7 +66,9 @@ static const key_def KEYS[] = {
     {"optimizer.beta2", K_NUM, F(optimizer.beta2), 0, "0.999", NULL, 0, 0.999999999, "adam beta2"},
     {"optimizer.eps", K_NUM, F(optimizer.eps), 0, "1e-8", NULL, 1e-300, 1, "adam epsilon"},
     {"optimizer.schedule.type", K_STR, F(optimizer.schedule.type), 0, "\"constant\"",
-     "constant|step|cosine", 0, 0, "learning-rate schedule over epochs"},
+     "constant|step|cosine|exponential|plateau", 0, 0,
+     "learning-rate schedule over epochs (exponential: lr * gamma^epoch; plateau: lr *= gamma "
+     "after schedule.patience epochs without a validation-loss gain)"},
     {"optimizer.schedule.step_epochs", K_INT, F(optimizer.schedule.step_epochs), 0, "10", NULL, 1,
      1e9, "step: decay every this many epochs"},
     {"optimizer.schedule.gamma", K_NUM, F(optimizer.schedule.gamma), 0, "0.1", NULL, 0, 1,
@@ -148,6 +151,33 @@ static const key_def KEYS[] = {
      "balanced over GPUs, on cores near them), none, auto (gpu if the node has GPUs, else core)"},
     {"placement.respect_launcher", K_BOOL, F(placement.respect_launcher), 0, "true", NULL, 0, 0,
      "keep a binding the launcher made (srun --cpu-bind, mpirun --bind-to) whatever the policy"},
+    {"model.loss", K_STR, F(model.loss), 0, "\"hinge\"", "hinge|squared_hinge", 0, 0,
+     "svm: hinge max(0, 1 - s z) or squared_hinge max(0, 1 - s z)^2 (labels 0/1, s = 2y - 1)"},
+    {"model.l1", K_NUM, F(model.l1), 0, "0", NULL, 0, BIG,
+     "L1 penalty on the weights (not intercepts), applied by a proximal step after each "
+     "optimizer step; with model.l2, elastic net (linear models, svm, huber)"},
+    {"model.hidden", K_INTLIST, F(model.hidden), F(model.nhidden), "[64]", NULL, 1, 1e6,
+     "mlp: widths of the hidden layers, e.g. [64, 32] (at most 16 layers; [] is no hidden layer)"},
+    {"model.activation", K_STR, F(model.activation), 0, "\"relu\"", "relu|tanh|sigmoid", 0, 0,
+     "mlp: activation of the hidden layers (relu: He initialization; tanh, sigmoid: Xavier)"},
+    {"model.batch_norm", K_BOOL, F(model.batch_norm), 0, "false", NULL, 0, 0,
+     "mlp: batch normalization after every hidden affine layer, with the mean and variance of the "
+     "global mini-batch (synchronized across ranks); running statistics for inference"},
+    {"model.output", K_STR, F(model.output), 0, "\"logistic\"", "linear|logistic|softmax", 0, 0,
+     "mlp: the head (linear: squared error; logistic: binary; softmax: model.classes classes)"},
+    {"optimizer.weight_decay", K_NUM, F(optimizer.weight_decay), 0, "0.01", NULL, 0, 1,
+     "adamw: decoupled weight decay (theta -= lr * weight_decay * theta each step)"},
+    {"optimizer.clip_norm", K_NUM, F(optimizer.clip_norm), 0, "0", NULL, 0, BIG,
+     "clip the global gradient to this L2 norm before each step (0: no clipping); mlp only"},
+    {"optimizer.schedule.patience", K_INT, F(optimizer.schedule.patience), 0, "3", NULL, 1, 1e9,
+     "plateau: epochs without a validation-loss gain before lr is multiplied by gamma"},
+    {"optimizer.schedule.threshold", K_NUM, F(optimizer.schedule.threshold), 0, "1e-4", NULL, 0,
+     1, "plateau: a gain is a validation loss below best * (1 - threshold)"},
+    {"batch.adaptive", K_BOOL, F(batch.adaptive), 0, "false", NULL, 0, 0,
+     "mlp: double the global batch (up to batch.max_size) at an epoch's end when the gradient "
+     "noise scale measured from the ranks' gradients exceeds the batch size"},
+    {"batch.max_size", K_INT, F(batch.max_size), 0, "4096", NULL, 1, 9.007199254740992e15,
+     "batch.adaptive: the largest global batch"},
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 
@@ -236,6 +266,8 @@ static const char *kind_name(key_kind k) {
         return "a list of strings";
     case K_BATCH:
         return "a positive integer or \"full\"";
+    case K_INTLIST:
+        return "a list of integers";
     }
     return "?";
 }
@@ -346,6 +378,13 @@ static mb_err check_tree(const ctx *cx, json_t *obj, const char *prefix) {
             ok = json_is_integer(v) ||
                  (json_is_string(v) && strcmp(json_string_value(v), "full") == 0);
             break;
+        case K_INTLIST: {
+            ok = json_is_array(v);
+            size_t i;
+            json_t *e;
+            json_array_foreach(v, i, e) ok = ok && json_is_integer(e);
+            break;
+        }
         }
         if (!ok)
             return fail_at(cx, path, "'%s' must be %s, not %s", path, kind_name(d->kind),
@@ -439,7 +478,7 @@ static mb_err fill(const ctx *cx, json_t *root, mb_job *job) {
                               x, d->lo, d->hi);
             if (d->kind == K_NUM)
                 *(double *)base = x;
-            else
+            else if (!err) /* converting an out-of-range double to int64_t is undefined */
                 *(int64_t *)base = json_is_integer(v) ? (int64_t)json_integer_value(v) : (int64_t)x;
             break;
         }
@@ -452,6 +491,20 @@ static mb_err fill(const ctx *cx, json_t *root, mb_job *job) {
             for (size_t j = 0; list && j < n; j++)
                 list[j] = dupstr(json_string_value(json_array_get(v, j)));
             *(char ***)base = list;
+            *(int *)((char *)job + d->count_off) = (int)n;
+            break;
+        }
+        case K_INTLIST: {
+            size_t n = json_array_size(v);
+            int64_t *list = calloc(n + 1, sizeof *list);
+            for (size_t j = 0; list && j < n; j++) {
+                json_int_t x = json_integer_value(json_array_get(v, j));
+                if (!err && !((double)x >= d->lo && (double)x <= d->hi))
+                    err = fail_at(cx, d->path, "'%s'[%zu] is %lld; expected a value in [%g, %g]",
+                                  d->path, j, (long long)x, d->lo, d->hi);
+                list[j] = (int64_t)x;
+            }
+            *(int64_t **)base = list;
             *(int *)((char *)job + d->count_off) = (int)n;
             break;
         }
@@ -573,6 +626,13 @@ static char *canonical(const mb_job *job) {
             if (n == 0) break;
             v = json_array();
             for (int j = 0; j < n; j++) json_array_append_new(v, json_string(list[j]));
+            break;
+        }
+        case K_INTLIST: {
+            const int64_t *list = *(int64_t *const *)base;
+            int n = *(const int *)((const char *)job + d->count_off);
+            v = json_array();
+            for (int j = 0; list && j < n; j++) json_array_append_new(v, json_integer(list[j]));
             break;
         }
         }
@@ -723,6 +783,7 @@ void mb_job_free(mb_job *job) {
             for (int j = 0; list && j < n; j++) free(list[j]);
             free(list);
         }
+        if (d->kind == K_INTLIST) free(*(int64_t **)base);
     }
     free(job->canonical);
     free(job);
