@@ -23,6 +23,9 @@ static void usage(FILE *f) {
           "                   epochs, checkpoint, io and run_dir\n"
           "  --quiet          no progress lines\n"
           "\n"
+          "SIGUSR1 or SIGTERM to any rank (Slurm preemption, scancel --signal, kill): every rank\n"
+          "stops at the same step, writes a checkpoint and exits 75; --resume continues exactly.\n"
+          "\n"
           "Job keys (file, --set):\n",
           f);
     mb_job_print_keys(f);
