@@ -114,17 +114,21 @@ with h5py.File(sys.argv[1] + "/metrics.h5", "r") as f:
     r = f["ranks"][()]
 b = [x.decode() for x in r["binding"]]
 c = [x.decode() for x in r["cores"]]
-assert len(r) == 2 and b[0] != b[1] and all(x.isdigit() for x in b), b
-assert c == b and all(x.decode() == "0" for x in r["numa"]), (c, r["numa"])
-print("ok: %s: ranks on cores %s" % (sys.argv[1], b))
+n = [x.decode() for x in r["numa"]]
+# One core each (its PUs may be several hardware threads), different cores, one NUMA node.
+assert len(r) == 2 and c[0] != c[1] and all(x.isdigit() for x in c), (b, c)
+assert b[0] != b[1] and all(x.isdigit() for x in n), (b, n)
+print("ok: %s: ranks on cores %s (PUs %s)" % (sys.argv[1], c, b))
 PY
 }
 mb 2 train j.json --set run_dir=launcher >out.txt 2>err.txt || fail "train: $(cat err.txt)"
-grep -qE "^ +1 +[^ ]+ +[0-9]+ +0 +(launcher|mbatch core)" out.txt || fail "no report: $(cat out.txt)"
+grep -qE "^ +1 +[^ ]+ +[0-9]+ +[0-9]+ +(launcher|mbatch (core|gpu))" out.txt ||
+    fail "no report: $(cat out.txt)"
 check_ranks launcher
 timeout -k 5 120 "$MPIEXEC" --bind-to none -n 2 "$MBATCH" train j.json --set run_dir=self \
     >out.txt 2>err.txt || fail "train --bind-to none: $(cat err.txt)"
-grep -qE "^ +1 +[^ ]+ +[0-9]+ +0 +mbatch core" out.txt || fail "mbatch did not bind: $(cat out.txt)"
+grep -qE "^ +1 +[^ ]+ +[0-9]+ +[0-9]+ +mbatch (core|gpu)" out.txt ||
+    fail "mbatch did not bind: $(cat out.txt)"
 check_ranks self
 # placement.bind=none under an unbinding launcher: both ranks may run anywhere.
 timeout -k 5 120 "$MPIEXEC" --bind-to none -n 2 "$MBATCH" train j.json --quiet \
