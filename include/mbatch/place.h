@@ -106,7 +106,8 @@ mb_err mb_place_describe(mb_place_info *out);
 
 /* Bind every rank of c: ranks of one node (c->local_rank of c->local_size) get the slots of one
  * plan for that node. With respect_launcher, a binding the launcher already made (every rank's
- * cpuset is a strict subset of the allowed cpuset) is kept whatever the policy. Memory is bound
- * to the slot's NUMA nodes (preferred, not strict). When report is set, rank 0 prints the
- * placement table to stdout and the plan's warnings to stderr. Collective. */
+ * cpuset is a strict subset of the allowed cpuset) is kept whatever the policy. The calling
+ * thread's memory goes to the slot's NUMA node (preferred, not strict; interleaved when the slot
+ * spans nodes). When report is set, rank 0 prints the placement table to stdout and the plan's
+ * warnings to stderr. Runs its collectives on a duplicate of c. Collective. */
 mb_err mb_place_bind(const mb_comm *c, const char *policy, int respect_launcher, int report);

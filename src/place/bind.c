@@ -172,14 +172,17 @@ mb_err mb_place_bind(const mb_comm *world, const char *policy, int respect_launc
             mb__place_list(slot->pus, slot->npus, lst, sizeof lst);
             err = mb_error_set(MB_EENV, "hwloc: cannot bind to PUs %s: %s", lst, strerror(errno));
         }
-        /* Preferred (not strict) memory binding: pages go to the rank's NUMA nodes while they
-         * have room, instead of failing the allocation. Linux keeps memory policies per thread;
-         * the calling (main) thread is the one that allocates and first touches the shard. */
+        /* Preferred (not strict) memory binding: pages go to the rank's NUMA node while it has
+         * room, instead of failing the allocation; a rank spanning nodes interleaves over them
+         * so that its cores on every node see the same bandwidth. Linux keeps memory policies
+         * per thread; the calling (main) thread allocates and first touches the shard. */
         hwloc_bitmap_zero(set);
         for (int i = 0; i < slot->nnuma; i++) hwloc_bitmap_set(set, (unsigned)slot->numa[i]);
+        hwloc_membind_policy_t mpol =
+            slot->nnuma > 1 ? HWLOC_MEMBIND_INTERLEAVE : HWLOC_MEMBIND_BIND;
         if (!err && !hwloc_bitmap_iszero(set) &&
-            hwloc_set_membind(t->topo, set, HWLOC_MEMBIND_BIND,
-                              HWLOC_MEMBIND_THREAD | HWLOC_MEMBIND_BYNODESET) != 0 &&
+            hwloc_set_membind(t->topo, set, mpol, HWLOC_MEMBIND_THREAD | HWLOC_MEMBIND_BYNODESET) !=
+                0 &&
             c->local_rank == 0)
             snprintf(memwarn, sizeof memwarn, "cannot bind memory to NUMA nodes: %s",
                      strerror(errno));

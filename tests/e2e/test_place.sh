@@ -125,6 +125,11 @@ mb 2 train j.json --set run_dir=launcher >out.txt 2>err.txt || fail "train: $(ca
 grep -qE "^ +1 +[^ ]+ +[0-9]+ +[0-9]+ +(launcher|mbatch (core|gpu))" out.txt ||
     fail "no report: $(cat out.txt)"
 check_ranks launcher
+mb 2 train j.json --set run_dir=forced --set placement.respect_launcher=false >out.txt 2>err.txt ||
+    fail "train respect_launcher=false: $(cat err.txt)"
+grep -qE "^ +1 +[^ ]+ +[0-9]+ +[0-9]+ +mbatch (core|gpu)" out.txt ||
+    fail "the launcher's binding was kept: $(cat out.txt)"
+check_ranks forced
 timeout -k 5 120 "$MPIEXEC" --bind-to none -n 2 "$MBATCH" train j.json --set run_dir=self \
     >out.txt 2>err.txt || fail "train --bind-to none: $(cat err.txt)"
 grep -qE "^ +1 +[^ ]+ +[0-9]+ +[0-9]+ +mbatch (core|gpu)" out.txt ||

@@ -341,16 +341,18 @@ static void binding(void) {
         fprintf(stderr, "rank %d: bound to %s, plan says %s\n", mt_comm.rank, a, b);
         MT_CHECK(0);
     }
-    /* Memory: a preferred binding to the slot's NUMA nodes, unless this system refuses memory
-     * policies altogether (containers without CAP_SYS_NICE), which the probe below detects. */
+    /* Memory: preferred on the slot's NUMA node (interleaved over several), unless this system
+     * refuses memory policies altogether (containers without CAP_SYS_NICE), which the probe below
+     * detects. */
     hwloc_bitmap_t nodes = hwloc_bitmap_alloc(), slot_nodes = hwloc_bitmap_alloc();
     for (int i = 0; i < s->nnuma; i++) hwloc_bitmap_set(slot_nodes, (unsigned)s->numa[i]);
     hwloc_membind_policy_t mp = HWLOC_MEMBIND_DEFAULT;
     int flags = HWLOC_MEMBIND_THREAD | HWLOC_MEMBIND_BYNODESET;
-    if (hwloc_get_membind(o.topo, nodes, &mp, flags) == 0 && mp == HWLOC_MEMBIND_BIND) {
+    hwloc_membind_policy_t want_mp = s->nnuma > 1 ? HWLOC_MEMBIND_INTERLEAVE : HWLOC_MEMBIND_BIND;
+    if (hwloc_get_membind(o.topo, nodes, &mp, flags) == 0 && mp == want_mp) {
         MT_CHECK(hwloc_bitmap_isequal(nodes, slot_nodes));
     } else {
-        int refused = hwloc_set_membind(o.topo, slot_nodes, HWLOC_MEMBIND_BIND, flags) != 0;
+        int refused = hwloc_set_membind(o.topo, slot_nodes, want_mp, flags) != 0;
         if (!refused) fprintf(stderr, "rank %d: memory policy not set by mbatch\n", mt_comm.rank);
         MT_CHECK(refused);
     }
