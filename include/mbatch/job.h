@@ -33,6 +33,14 @@ typedef struct mb_job {
         int64_t n_trees, max_depth, max_bins, n_iter_no_change;
         double min_samples_leaf, min_impurity_decrease, max_features, learning_rate;
         char *criterion, *task;
+        /* svm, huber, mlp */
+        char *loss;       /* svm: "hinge" or "squared_hinge" */
+        double l1;        /* proximal L1 (elastic net with l2) */
+        int64_t *hidden;  /* mlp: hidden widths */
+        int nhidden;
+        char *activation; /* mlp: relu|tanh|sigmoid */
+        int batch_norm;   /* mlp: synchronized batch normalization */
+        char *output;     /* mlp: linear|logistic|softmax head */
     } model;
     struct {
         char *type;
@@ -42,14 +50,20 @@ typedef struct mb_job {
             char *type;
             int64_t step_epochs;
             double gamma, warmup_epochs, min_lr;
+            int64_t patience; /* plateau */
+            double threshold; /* plateau */
         } schedule;
         char *solver;     /* exact: "cholesky" (normal equations) or "qr" */
         double tol;       /* newton/lbfgs: stop when max |gradient| <= tol */
         int64_t max_iter; /* newton/lbfgs: iteration limit */
         int64_t history;  /* lbfgs: pairs kept (memory m) */
+        double weight_decay; /* adamw */
+        double clip_norm;    /* global gradient norm cap, 0: none */
     } optimizer;
     struct {
         int64_t size; /* 0 means "full" */
+        int adaptive;     /* grow the batch by the gradient noise scale (mlp) */
+        int64_t max_size; /* adaptive: cap */
     } batch;
     struct {
         int64_t every_epochs, every_steps, keep;
@@ -74,6 +88,7 @@ typedef struct mb_job {
         char *bind;           /* auto|core|numa|socket|gpu|none (see mbatch/place.h) */
         int respect_launcher; /* keep a binding the launcher already made */
     } placement;
+    char *dtype; /* storage of the training rows in memory: "float64" or "float32" */
     char *canonical;    /* the canonical JSON of everything above */
 } mb_job;
 

@@ -14,7 +14,19 @@
 
 #include <stdint.h>
 
-typedef enum { MB_MODEL_LINEAR = 0, MB_MODEL_LOGISTIC = 1, MB_MODEL_SOFTMAX = 2 } mb_model_type;
+/* Append-only. SVM labels are 0/1 like logistic ones (class 1 is s = +1, class 0 is s = -1); hinge
+ * loss max(0, 1 - s z), squared hinge max(0, 1 - s z)^2; Huber loss of r = z - y with delta 1:
+ * r^2 / 2 for |r| <= 1, |r| - 1/2 beyond. MB_MODEL_MLP names a network (mbatch/mlp.h) in
+ * checkpoints; the kernels here do not take it. */
+typedef enum {
+    MB_MODEL_LINEAR = 0,
+    MB_MODEL_LOGISTIC = 1,
+    MB_MODEL_SOFTMAX = 2,
+    MB_MODEL_HINGE = 3,
+    MB_MODEL_SQUARED_HINGE = 4,
+    MB_MODEL_HUBER = 5,
+    MB_MODEL_MLP = 6
+} mb_model_type;
 
 #define MB_MODEL_CHUNK 256 /* rows per cache block */
 
@@ -33,10 +45,23 @@ void mb_model_eval(mb_model_type type, const double *X, const double *y, int64_t
                    int64_t k, const double *theta, double *work, double *loss_sum,
                    double *metric_sum);
 
-/* out[rows][kout]: linear: the value (kout = 1); logistic: P(y = 1) (kout = 1);
- * softmax: class probabilities (kout = k). */
+/* out[rows][kout]: linear, Huber: the value (kout = 1); logistic: P(y = 1) (kout = 1);
+ * softmax: class probabilities (kout = k); SVM: the decision value z (class 1 when z >= 0). */
 void mb_model_predict(mb_model_type type, const double *X, int64_t rows, int64_t d, int64_t k,
                       const double *theta, double *out);
+
+/* The head of a model applied to scores Z[c][k] (the rows of one chunk), shared with the MLP.
+ * residual: Z becomes dLoss/dz in place; returns the summed loss. eval: adds to *loss and *metric
+ * as mb_model_eval does. predict: Z becomes what mb_model_predict returns. Labels must pass
+ * mb_model_label_ok. */
+double mb_model_head_residual(mb_model_type type, double *Z, const double *y, int64_t c, int64_t k);
+void mb_model_head_eval(mb_model_type type, const double *Z, const double *y, int64_t c, int64_t k,
+                        double *loss, double *metric);
+void mb_model_head_predict(mb_model_type type, double *Z, int64_t c, int64_t k);
+
+/* Proximal step of l1 * ||W||_1 with step size lr (soft thresholding of the weights, intercepts
+ * excluded): W = sign(W) * max(|W| - lr * l1, 0). Applied after the optimizer step. */
+void mb_model_prox_l1(int64_t d, int64_t k, double l1, double lr, double *theta);
 
 /* 0.5 * l2 * ||W||^2 (intercepts excluded); if g is not NULL, g[W] += l2 * W. */
 double mb_model_penalty(int64_t d, int64_t k, double l2, const double *theta, double *g);

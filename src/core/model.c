@@ -1,4 +1,4 @@
-/* model.c - loss, gradient, evaluation and prediction kernels of the linear models. */
+/* model.c - loss, gradient, evaluation and prediction kernels of the linear models and SVMs. */
 #include "mbatch/model.h"
 
 #include <cblas.h>
@@ -55,9 +55,15 @@ static double softmax_row(double *z, int64_t k) {
     return zmax + log(sum);
 }
 
+/* Huber loss with delta 1 and its derivative, the residual clipped to [-1, 1]. */
+static double huber_loss(double r) {
+    double a = fabs(r);
+    return a <= 1.0 ? 0.5 * r * r : a - 0.5;
+}
+
 /* Turn one chunk's scores into dLoss/dz in place; returns the chunk's summed loss. */
-static double chunk_residual(mb_model_type type, double *Z, const double *yc, int64_t c,
-                             int64_t k) {
+double mb_model_head_residual(mb_model_type type, double *Z, const double *yc, int64_t c,
+                              int64_t k) {
     double loss = 0;
     switch (type) {
     case MB_MODEL_LINEAR:
@@ -82,8 +88,89 @@ static double chunk_residual(mb_model_type type, double *Z, const double *yc, in
             z[label] -= 1.0;
         }
         break;
+    case MB_MODEL_HINGE:
+        for (int64_t i = 0; i < c; i++) {
+            double sgn = 2.0 * yc[i] - 1.0, m = 1.0 - sgn * Z[i];
+            loss += m > 0 ? m : 0.0;
+            Z[i] = m > 0 ? -sgn : 0.0;
+        }
+        break;
+    case MB_MODEL_SQUARED_HINGE:
+        for (int64_t i = 0; i < c; i++) {
+            double sgn = 2.0 * yc[i] - 1.0, m = 1.0 - sgn * Z[i];
+            loss += m > 0 ? m * m : 0.0;
+            Z[i] = m > 0 ? -2.0 * sgn * m : 0.0;
+        }
+        break;
+    case MB_MODEL_HUBER:
+        for (int64_t i = 0; i < c; i++) {
+            double r = Z[i] - yc[i];
+            loss += huber_loss(r);
+            Z[i] = r > 1.0 ? 1.0 : (r < -1.0 ? -1.0 : r);
+        }
+        break;
+    case MB_MODEL_MLP:
+        break;
     }
     return loss;
+}
+
+void mb_model_head_eval(mb_model_type type, const double *Z, const double *yc, int64_t c, int64_t k,
+                        double *loss_sum, double *metric_sum) {
+    double loss = 0, metric = 0;
+    for (int64_t i = 0; i < c; i++) {
+        const double *z = Z + i * k;
+        switch (type) {
+        case MB_MODEL_LINEAR: {
+            double r = z[0] - yc[i];
+            loss += 0.5 * r * r;
+            metric += r * r;
+            break;
+        }
+        case MB_MODEL_HUBER: {
+            double r = z[0] - yc[i];
+            loss += huber_loss(r);
+            metric += r * r;
+            break;
+        }
+        case MB_MODEL_LOGISTIC:
+            loss += logistic_loss(z[0], yc[i]);
+            /* sigmoid(z) >= 0.5 exactly when z >= 0. */
+            metric += (z[0] >= 0 ? 1.0 : 0.0) == yc[i];
+            break;
+        case MB_MODEL_HINGE:
+        case MB_MODEL_SQUARED_HINGE: {
+            double m = 1.0 - (2.0 * yc[i] - 1.0) * z[0];
+            loss += m > 0 ? (type == MB_MODEL_HINGE ? m : m * m) : 0.0;
+            metric += (z[0] >= 0 ? 1.0 : 0.0) == yc[i];
+            break;
+        }
+        case MB_MODEL_SOFTMAX: {
+            int64_t label = (int64_t)yc[i], best = 0;
+            double zmax = z[0], sum = 0;
+            for (int64_t j = 1; j < k; j++)
+                if (z[j] > zmax) {
+                    zmax = z[j];
+                    best = j;
+                }
+            for (int64_t j = 0; j < k; j++) sum += exp(z[j] - zmax);
+            loss += zmax + log(sum) - z[label];
+            metric += best == label;
+            break;
+        }
+        case MB_MODEL_MLP:
+            break;
+        }
+    }
+    *loss_sum += loss;
+    *metric_sum += metric;
+}
+
+void mb_model_head_predict(mb_model_type type, double *Z, int64_t c, int64_t k) {
+    if (type == MB_MODEL_LOGISTIC)
+        for (int64_t i = 0; i < c; i++) Z[i] = sigmoid(Z[i]);
+    else if (type == MB_MODEL_SOFTMAX)
+        for (int64_t i = 0; i < c; i++) softmax_row(Z + i * k, k);
 }
 
 double mb_model_grad(mb_model_type type, const double *X, const double *y, int64_t rows, int64_t d,
@@ -94,7 +181,7 @@ double mb_model_grad(mb_model_type type, const double *X, const double *y, int64
         int64_t c = rows - r0 < MB_MODEL_CHUNK ? rows - r0 : MB_MODEL_CHUNK;
         const double *Xc = X + r0 * d;
         chunk_scores(Xc, c, d, k, theta, work);
-        loss += chunk_residual(type, work, y + r0, c, k);
+        loss += mb_model_head_residual(type, work, y + r0, c, k);
         /* g_W += X_c^T R while this chunk of X is still in cache. */
         if (d > 0) {
             if (k == 1)
@@ -116,37 +203,8 @@ void mb_model_eval(mb_model_type type, const double *X, const double *y, int64_t
     double loss = 0, metric = 0;
     for (int64_t r0 = 0; r0 < rows; r0 += MB_MODEL_CHUNK) {
         int64_t c = rows - r0 < MB_MODEL_CHUNK ? rows - r0 : MB_MODEL_CHUNK;
-        const double *yc = y + r0;
         chunk_scores(X + r0 * d, c, d, k, theta, work);
-        for (int64_t i = 0; i < c; i++) {
-            const double *z = work + i * k;
-            switch (type) {
-            case MB_MODEL_LINEAR: {
-                double r = z[0] - yc[i];
-                loss += 0.5 * r * r;
-                metric += r * r;
-                break;
-            }
-            case MB_MODEL_LOGISTIC:
-                loss += logistic_loss(z[0], yc[i]);
-                /* sigmoid(z) >= 0.5 exactly when z >= 0. */
-                metric += (z[0] >= 0 ? 1.0 : 0.0) == yc[i];
-                break;
-            case MB_MODEL_SOFTMAX: {
-                int64_t label = (int64_t)yc[i], best = 0;
-                double zmax = z[0], sum = 0;
-                for (int64_t j = 1; j < k; j++)
-                    if (z[j] > zmax) {
-                        zmax = z[j];
-                        best = j;
-                    }
-                for (int64_t j = 0; j < k; j++) sum += exp(z[j] - zmax);
-                loss += zmax + log(sum) - z[label];
-                metric += best == label;
-                break;
-            }
-            }
-        }
+        mb_model_head_eval(type, work, y + r0, c, k, &loss, &metric);
     }
     *loss_sum = loss;
     *metric_sum = metric;
@@ -159,10 +217,7 @@ void mb_model_predict(mb_model_type type, const double *X, int64_t rows, int64_t
         int64_t c = rows - r0 < MB_MODEL_CHUNK ? rows - r0 : MB_MODEL_CHUNK;
         double *Z = out + r0 * k;
         chunk_scores(X + r0 * d, c, d, k, theta, Z);
-        if (type == MB_MODEL_LOGISTIC)
-            for (int64_t i = 0; i < c; i++) Z[i] = sigmoid(Z[i]);
-        else if (type == MB_MODEL_SOFTMAX)
-            for (int64_t i = 0; i < c; i++) softmax_row(Z + i * k, k);
+        mb_model_head_predict(type, Z, c, k);
     }
 }
 
@@ -174,16 +229,29 @@ double mb_model_penalty(int64_t d, int64_t k, double l2, const double *theta, do
     return 0.5 * l2 * sq;
 }
 
+void mb_model_prox_l1(int64_t d, int64_t k, double l1, double lr, double *theta) {
+    double t = lr * l1;
+    for (int64_t j = 0; j < d * k; j++) {
+        double a = fabs(theta[j]) - t;
+        theta[j] = a > 0 ? copysign(a, theta[j]) : 0.0;
+    }
+}
+
 int mb_model_label_ok(mb_model_type type, int64_t k, double y) {
     if (!isfinite(y)) return -1;
     switch (type) {
     case MB_MODEL_LINEAR:
+    case MB_MODEL_HUBER:
         return 0;
+    case MB_MODEL_HINGE:
+    case MB_MODEL_SQUARED_HINGE:
     case MB_MODEL_LOGISTIC:
         /* A logistic model has one output but two classes, whatever k says. */
         return y == 0.0 || y == 1.0 ? 0 : -1;
     case MB_MODEL_SOFTMAX:
         return y == floor(y) && y >= 0 && y < (double)k ? 0 : -1;
+    case MB_MODEL_MLP:
+        return -1;
     }
     return -1;
 }

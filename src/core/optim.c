@@ -1,4 +1,5 @@
-/* optim.c - SGD (momentum, Nesterov) and Adam updates, and learning-rate schedules. */
+/* optim.c - SGD (momentum, Nesterov), Adam, AdamW, RMSProp and Adagrad updates, clipping, and
+ * learning-rate schedules. */
 #include "mbatch/optim.h"
 
 #include <math.h>
@@ -14,11 +15,12 @@ int mb_optim_init(mb_optim *opt, mb_optim_type type, int64_t n) {
     opt->eps = 1e-8;
     opt->t = 0;
     opt->m = NULL;
+    opt->weight_decay = 0;
     /* One element at least, so that a NULL from calloc always means out of memory. */
     size_t count = n > 0 ? (size_t)n : 1;
     opt->v = calloc(count, sizeof *opt->v);
     if (!opt->v) return -1;
-    if (type == MB_OPT_ADAM) {
+    if (type == MB_OPT_ADAM || type == MB_OPT_ADAMW) {
         opt->m = calloc(count, sizeof *opt->m);
         if (!opt->m) {
             mb_optim_free(opt);
@@ -47,6 +49,19 @@ void mb_optim_step(mb_optim *opt, double *theta, const double *g, double lr) {
         }
         return;
     }
+    if (opt->type == MB_OPT_RMSPROP || opt->type == MB_OPT_ADAGRAD) {
+        int rms = opt->type == MB_OPT_RMSPROP;
+        double rho = opt->beta2;
+        for (int64_t i = 0; i < opt->n; i++) {
+            double v = rms ? rho * opt->v[i] + (1.0 - rho) * g[i] * g[i] : opt->v[i] + g[i] * g[i];
+            opt->v[i] = v;
+            theta[i] -= lr * g[i] / (sqrt(v) + opt->eps);
+        }
+        return;
+    }
+    /* AdamW decays the weights apart from the gradient's moments (Loshchilov and Hutter). */
+    if (opt->type == MB_OPT_ADAMW)
+        for (int64_t i = 0; i < opt->n; i++) theta[i] -= lr * opt->weight_decay * theta[i];
     double b1 = opt->beta1, b2 = opt->beta2;
     double bc1 = 1.0 - pow(b1, (double)opt->t), bc2 = 1.0 - pow(b2, (double)opt->t);
     for (int64_t i = 0; i < opt->n; i++) {
@@ -55,6 +70,29 @@ void mb_optim_step(mb_optim *opt, double *theta, const double *g, double lr) {
         opt->m[i] = m;
         opt->v[i] = v;
         theta[i] -= lr * (m / bc1) / (sqrt(v / bc2) + opt->eps);
+    }
+}
+
+double mb_clip_norm(double *g, int64_t n, double max_norm) {
+    double sq = 0;
+    for (int64_t i = 0; i < n; i++) sq += g[i] * g[i];
+    double norm = sqrt(sq);
+    if (max_norm > 0 && norm > max_norm) {
+        double f = max_norm / norm;
+        for (int64_t i = 0; i < n; i++) g[i] *= f;
+    }
+    return norm;
+}
+
+void mb_plateau_update(mb_schedule *s, double val_loss) {
+    if (isfinite(val_loss) && val_loss < s->best * (1.0 - s->threshold)) {
+        s->best = val_loss;
+        s->bad = 0;
+        return;
+    }
+    if (++s->bad >= (s->patience > 0 ? s->patience : 1)) {
+        s->factor *= s->gamma;
+        s->bad = 0;
     }
 }
 
@@ -77,6 +115,10 @@ double mb_lr_at(const mb_schedule *s, double lr, int64_t epoch, int64_t total_ep
         double e = (double)(epoch - first);
         return s->min_lr + (lr - s->min_lr) * (1.0 + cos(PI * e / (double)span)) / 2.0;
     }
+    case MB_SCHED_EXPONENTIAL:
+        return lr * pow(s->gamma, (double)epoch);
+    case MB_SCHED_PLATEAU:
+        return fmax(lr * s->factor, s->min_lr);
     }
     return lr;
 }

@@ -25,6 +25,14 @@ static const char *model_name(int type) {
         return "logistic";
     case MB_MODEL_SOFTMAX:
         return "softmax";
+    case MB_MODEL_HINGE:
+        return "svm_hinge";
+    case MB_MODEL_SQUARED_HINGE:
+        return "svm_squared_hinge";
+    case MB_MODEL_HUBER:
+        return "huber";
+    case MB_MODEL_MLP:
+        return "mlp";
     default:
         return NULL;
     }
@@ -203,7 +211,8 @@ static mb_err check_ckpt(const char *path, const mb_ckpt *c) {
     if (c->d < 0 || c->k < 1)
         return mb_error_set(MB_EUSAGE, "%s: bad model shape d = %lld, k = %lld", path,
                             (long long)c->d, (long long)c->k);
-    if (c->nparam != mb_model_nparam(c->d, c->k))
+    /* An MLP's size follows its layers (in the job); theta holds them all, flat. */
+    if (c->model_type == MB_MODEL_MLP ? c->nparam < 1 : c->nparam != mb_model_nparam(c->d, c->k))
         return mb_error_set(MB_EUSAGE, "%s: nparam = %lld, but d = %lld, k = %lld need %lld", path,
                             (long long)c->nparam, (long long)c->d, (long long)c->k,
                             (long long)mb_model_nparam(c->d, c->k));
@@ -600,7 +609,14 @@ static mb_err read_contents(hid_t file, const char *path, mb_ckpt *c) {
         goto out;
     }
     c->nparam = mb_model_nparam(c->d, c->k);
-    MB_TRY(read_f64(file, path, "model/theta", c->nparam, 0, &c->theta));
+    if (c->model_type == MB_MODEL_MLP) {
+        void *th = NULL;
+        MB_TRY(read_dset(file, path, "model/theta", H5T_NATIVE_DOUBLE, sizeof(double), -1, 0, &th,
+                         &c->nparam));
+        c->theta = th;
+    } else {
+        MB_TRY(read_f64(file, path, "model/theta", c->nparam, 0, &c->theta));
+    }
 
     MB_TRY(read_attr(file, path, "optimizer_type", H5T_NATIVE_INT, &c->optim_type));
     MB_TRY(read_attr(file, path, "optim_t", H5T_NATIVE_INT64, &c->optim_t));

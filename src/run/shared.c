@@ -29,7 +29,39 @@ mb_model_type mb__model_type(const char *name) {
     if (strcmp(name, "decision_tree") == 0 || strcmp(name, "random_forest") == 0 ||
         strcmp(name, "gradient_boosting") == 0)
         return MB_MODEL_SOFTMAX;
+    if (strcmp(name, "huber") == 0) return MB_MODEL_HUBER;
+    if (strcmp(name, "svm") == 0) return MB_MODEL_HINGE;
+    if (strcmp(name, "mlp") == 0) return MB_MODEL_MLP;
     return MB_MODEL_LOGISTIC;
+}
+
+mb_model_type mb__job_model_type(const mb_job *job) {
+    mb_model_type t = mb__model_type(job->model.type);
+    if (t == MB_MODEL_HINGE && job->model.loss && strcmp(job->model.loss, "squared_hinge") == 0)
+        return MB_MODEL_SQUARED_HINGE;
+    return t;
+}
+
+mb_optim_type mb__optim_type(const char *name) {
+    if (strcmp(name, "adam") == 0) return MB_OPT_ADAM;
+    if (strcmp(name, "adamw") == 0) return MB_OPT_ADAMW;
+    if (strcmp(name, "rmsprop") == 0) return MB_OPT_RMSPROP;
+    if (strcmp(name, "adagrad") == 0) return MB_OPT_ADAGRAD;
+    return MB_OPT_SGD;
+}
+
+mb_sched_type mb__sched_type(const char *name) {
+    if (strcmp(name, "step") == 0) return MB_SCHED_STEP;
+    if (strcmp(name, "cosine") == 0) return MB_SCHED_COSINE;
+    if (strcmp(name, "exponential") == 0) return MB_SCHED_EXPONENTIAL;
+    if (strcmp(name, "plateau") == 0) return MB_SCHED_PLATEAU;
+    return MB_SCHED_CONSTANT;
+}
+
+mb_model_type mb__job_label_type(const mb_job *job) {
+    mb_model_type t = mb__job_model_type(job);
+    if (t != MB_MODEL_MLP) return t;
+    return mb__model_type(job->model.output ? job->model.output : "logistic");
 }
 
 const char *mb__model_name(mb_model_type t) {
@@ -40,6 +72,14 @@ const char *mb__model_name(mb_model_type t) {
         return "logistic";
     case MB_MODEL_SOFTMAX:
         return "softmax";
+    case MB_MODEL_HINGE:
+        return "svm (hinge)";
+    case MB_MODEL_SQUARED_HINGE:
+        return "svm (squared hinge)";
+    case MB_MODEL_HUBER:
+        return "huber";
+    case MB_MODEL_MLP:
+        return "mlp";
     }
     return "?";
 }

@@ -8,12 +8,19 @@
 #include "mbatch/dataset.h"
 #include "mbatch/job.h"
 #include "mbatch/model.h"
+#include "mbatch/optim.h"
 
 /* The dataset spec of a job; `path` overrides job->dataset.path when not NULL. */
 mb_dataset_spec mb__spec_from_job(const mb_job *job, const char *path);
 
 mb_model_type mb__model_type(const char *name);
 const char *mb__model_name(mb_model_type t);
+/* The kernel type of a job's model: svm with model.loss squared_hinge is MB_MODEL_SQUARED_HINGE. */
+mb_model_type mb__job_model_type(const mb_job *job);
+/* The type whose label rules apply: an mlp's head (model.output), else mb__job_model_type. */
+mb_model_type mb__job_label_type(const mb_job *job);
+mb_optim_type mb__optim_type(const char *name);  /* optimizer.type; sgd for anything else */
+mb_sched_type mb__sched_type(const char *name);  /* optimizer.schedule.type */
 
 /* Rank 0's checkpoint to every rank (other ranks' *ck is overwritten). Collective. */
 void mb__ckpt_bcast(const mb_comm *c, mb_ckpt *ck);

@@ -109,7 +109,7 @@ mb_err mb__load(const mb_comm *c, const mb_job *job, mb__state *s, int have_prep
     unsigned char *isval = NULL;
     mb_dataset_spec spec = mb__spec_from_job(job, NULL);
     mb_io_mode mode = strcmp(job->io.mode, "scatter") == 0 ? MB_IO_SCATTER : MB_IO_PARALLEL;
-    mb_model_type t = mb__model_type(job->model.type);
+    mb_model_type t = mb__job_label_type(job);
 
     if (job->trace && !s->trace) s->trace = mb_trace_create(c, 0);
     MB_TRY(mb_dataset_open(c, &spec, 1, &s->ds));
@@ -356,7 +356,7 @@ mb_err mb__init_model(const mb_comm *c, const mb_job *job, mb__state *s, int res
     s->nparam = mb_model_nparam(s->d, s->k);
     if (!resumed) {
         s->ck.theta = calloc((size_t)s->nparam, sizeof(double));
-        s->ck.model_type = mb__model_type(job->model.type);
+        s->ck.model_type = mb__job_model_type(job);
         s->ck.d = s->d;
         s->ck.k = s->k;
         s->ck.nparam = s->nparam;

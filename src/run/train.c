@@ -24,6 +24,7 @@
 #include "solve_run.h"
 #include "state.h"
 #include "trees.h"
+#include "mlp_train.h"
 
 /* A live line on a terminal, plain lines in logs. Open MPI hands ranks a pseudo-terminal even
  * when mpirun's own output goes to a file, so MBATCH_PROGRESS=plain|live overrides the guess. */
@@ -73,7 +74,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     memset(res, 0, sizeof *res);
     mb_err err = MB_OK;
     double t_start = mb_wtime(), io_s = 0;
-    mb_model_type t = mb__model_type(job->model.type);
+    mb_model_type t = mb__job_model_type(job);
     int resumed = 0, tty = c->rank == 0 && o->progress && live_progress();
     double *best_theta = NULL; /* early stopping: the weights of the best epoch so far */
     char metrics_path[4096];
@@ -81,6 +82,8 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
 
     /* Tree models have their own trainer (src/run/trees.c): no gradient loop. */
     if (mb__is_tree_model(job->model.type)) return mb__train_trees(c, job, o, res);
+    /* Neural networks: src/run/mlp_train.c (batch norm needs reductions inside the step). */
+    if (t == MB_MODEL_MLP) return mb__train_mlp(c, job, o, res);
     if (job->reproducible && mb__solve_wanted(job)) {
         /* Their sums (ScaLAPACK, line searches) are reduced in an order that follows the ranks. */
         err = mb_error_set(MB_EUSAGE,
@@ -117,13 +120,14 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     int full = B == s.n_train;
 
     /* Optimizer state lives in s.opt; the checkpoint struct points at it. */
-    mb_optim_type ot = strcmp(job->optimizer.type, "adam") == 0 ? MB_OPT_ADAM : MB_OPT_SGD;
+    mb_optim_type ot = mb__optim_type(job->optimizer.type);
     if (mb_optim_init(&s.opt, ot, s.nparam) != 0) err = mb_error_set(MB_EENV, "out of memory");
     s.opt.momentum = job->optimizer.momentum;
     s.opt.nesterov = job->optimizer.nesterov;
     s.opt.beta1 = job->optimizer.beta1;
     s.opt.beta2 = job->optimizer.beta2;
     s.opt.eps = job->optimizer.eps;
+    s.opt.weight_decay = job->optimizer.weight_decay;
     s.work = mb__alloc(sizeof(double) * (size_t)mb_model_work_size(s.k), "the model workspace");
     s.pkt = mb__alloc(sizeof(double) * (size_t)(s.nparam + 3), "the gradient");
     if (job->reproducible) mb__repro_alloc(&s, s.nparam + 3);
@@ -166,9 +170,13 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
 
     mb_schedule sched = {MB_SCHED_CONSTANT, job->optimizer.schedule.step_epochs,
                          job->optimizer.schedule.gamma, job->optimizer.schedule.min_lr,
-                         job->optimizer.schedule.warmup_epochs};
-    if (strcmp(job->optimizer.schedule.type, "step") == 0) sched.type = MB_SCHED_STEP;
-    if (strcmp(job->optimizer.schedule.type, "cosine") == 0) sched.type = MB_SCHED_COSINE;
+                         job->optimizer.schedule.warmup_epochs,
+                         1.0,
+                         INFINITY,
+                         job->optimizer.schedule.patience,
+                         0,
+                         job->optimizer.schedule.threshold};
+    sched.type = mb__sched_type(job->optimizer.schedule.type);
 
     double *theta = s.ck.theta, *g = s.pkt, compute_total = 0, last_live = mb_wtime();
     int64_t start_epoch = s.ck.epoch, start_batch = s.ck.step - s.ck.epoch * nb;
@@ -256,6 +264,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
                             (long long)s.skipped_steps);
             } else {
                 mb_optim_step(&s.opt, theta, g, lr);
+                if (job->model.l1 > 0) mb_model_prox_l1(s.d, s.k, job->model.l1, lr, theta);
                 s.ck.samples_seen += (int64_t)count;
                 loss_acc += loss * count;
                 seen += (int64_t)count;
@@ -338,6 +347,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
         row.compute_s = compute_s;
         row.comm_s = comm_s;
         row.imbalance = tsum > 0 ? tmax[0] / (tsum / c->size) : 1.0;
+        if (sched.type == MB_SCHED_PLATEAU) mb_plateau_update(&sched, row.val_loss);
         if (early && row.val_loss < best_val - job->early_stopping.min_delta) {
             best_val = row.val_loss;
             best_row = row;

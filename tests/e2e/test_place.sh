@@ -87,6 +87,16 @@ grep -q "12 ranks on 10 allowed cores" err.txt || fail "no overlap warning"
 "$MBATCH" place --topology "$topo/power8gpudistances.xml" --ranks 8 >out.txt
 grep -qE "^ +7 .*cuda3 Tesla P100-SXM2-16GB \(000b:01:00.0\)" out.txt || fail "$(cat out.txt)"
 
+# This machine: one rank per allowed core by default.
+"$MBATCH" place --json >here.json || fail "place on this machine"
+"$PYTHON" -c "
+import json
+rows = json.load(open('here.json'))
+pus = [p for r in rows for p in r['pus']]
+assert rows and len(pus) == len(set(pus)), rows
+assert all(len(r['cores']) == 1 for r in rows), rows
+print('ok: this machine: %d ranks, one core each' % len(rows))"
+
 # Errors.
 rc=0
 "$MBATCH" place --topology missing.xml --ranks 2 2>err.txt || rc=$?

@@ -1,0 +1,353 @@
+/* mlp_train.c - the neural-network trainer: synchronized batch norm, adaptive batch size. */
+#include "mlp_train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mbatch/metrics.h"
+#include "mbatch/optim.h"
+#include "mbatch/partition.h"
+#include "mbatch/place.h"
+#include "class_report.h"
+#include "guard.h"
+#include "lock.h"
+#include "shared.h"
+#include "signals.h"
+#include "state.h"
+
+mb_err mb__mlp_from_job(const mb_job *job, int64_t d, int64_t k, mb_mlp *m) {
+    mb_activation act = MB_ACT_RELU;
+    const char *a = job->model.activation ? job->model.activation : "relu";
+    if (strcmp(a, "tanh") == 0) act = MB_ACT_TANH;
+    if (strcmp(a, "sigmoid") == 0) act = MB_ACT_SIGMOID;
+    mb_model_type head = mb__job_label_type(job);
+    if (job->model.nhidden > MB_MLP_MAX_HIDDEN)
+        return mb_error_set(MB_EUSAGE, "model.hidden has %d layers; at most %d are supported",
+                            job->model.nhidden, MB_MLP_MAX_HIDDEN);
+    if (mb_mlp_setup(m, d, k, job->model.nhidden, job->model.hidden, act, job->model.batch_norm,
+                     head) != 0)
+        return mb_error_set(MB_EUSAGE,
+                            "model.hidden, model.output: cannot build a network of %lld "
+                            "features and %lld outputs from them",
+                            (long long)d, (long long)k);
+    return MB_OK;
+}
+
+/* The kernels' batch-norm sums, taken over every rank. */
+static void reduce_sum(void *ctx, double *buf, int64_t n) {
+    mb_allreduce_sum((const mb_comm *)ctx, buf, n);
+}
+
+/* Gradient noise scale B_noise = tr(Sigma) / |G|^2 from the epoch's reduced mini-batch gradients
+ * g_t (means over B rows): E|g_t|^2 = |G|^2 + tr(Sigma) / B, so with the epoch's mean gradient
+ * gbar over nb steps, tr(Sigma) / B ~ (mean |g_t|^2 - |gbar|^2) * nb / (nb - 1). Every rank holds
+ * the same reduced gradients, so every rank reaches the same decision. */
+static double noise_scale(double sum_sq, const double *gsum, int64_t n, int64_t steps, int64_t B) {
+    if (steps < 2) return 0;
+    double mean_sq = sum_sq / (double)steps, bar = 0;
+    for (int64_t j = 0; j < n; j++) {
+        double v = gsum[j] / (double)steps;
+        bar += v * v;
+    }
+    double var = (mean_sq - bar) * (double)steps / (double)(steps - 1);
+    double g2 = bar - var / (double)steps; /* |gbar|^2 overestimates |G|^2 by var / steps */
+    if (!(g2 > 0) || !(var > 0)) return 0;
+    return (double)B * var / g2;
+}
+
+mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o,
+                     mb_train_result *res) {
+    mb__state s;
+    memset(&s, 0, sizeof s);
+    memset(res, 0, sizeof *res);
+    mb_err err = MB_OK;
+    double t_start = mb_wtime();
+    int resumed = 0;
+    mb_mlp m;
+    mb_mlp_pass *pass = NULL;
+    double *gsum = NULL, *best_theta = NULL, *vout = NULL;
+    char metrics_path[4096];
+    snprintf(metrics_path, sizeof metrics_path, "%s/metrics.h5", job->run_dir);
+
+    if (job->reproducible)
+        MB_TRY(mb_agree(c,
+                        mb_error_set(MB_EUSAGE, "\"reproducible\": true covers the linear models; "
+                                                "model.type \"mlp\" reduces in rank order"),
+                        NULL));
+    if (!o->placed)
+        MB_TRY(mb_place_bind(c, job->placement.bind, job->placement.respect_launcher, o->progress));
+    mb__signals_install();
+    MB_TRY(mb_agree(c, mb__restart_check(job), NULL));
+    if (o->resume) MB_TRY(mb__try_resume(c, job, &s, &resumed));
+    MB_TRY(mb__load(c, job, &s, resumed));
+    MB_TRY(mb_agree(c, mb__mlp_from_job(job, s.d, s.k, &m), NULL));
+    if (resumed) {
+        err = c->rank == 0 ? mb__check_same_data(&s) : MB_OK;
+        if (!err && (s.ck.model_type != MB_MODEL_MLP || s.ck.nparam != m.nparam))
+            err = mb_error_set(MB_EUSAGE,
+                               "the checkpoint's model has %lld parameters, the job's network "
+                               "%lld",
+                               (long long)s.ck.nparam, (long long)m.nparam);
+        MB_TRY(mb_agree(c, err, NULL));
+    }
+    int64_t B0 = job->batch.size == 0 || job->batch.size >= s.n_train ? s.n_train : job->batch.size;
+    int64_t cap = job->batch.adaptive ? job->batch.max_size : B0;
+    if (cap > s.n_train) cap = s.n_train;
+    if (cap < B0) cap = B0;
+    int64_t B = resumed && job->batch.adaptive && s.ck.batch_size >= B0 ? s.ck.batch_size : B0;
+    int64_t nbmax = mb_batch_count(s.n_train, B0), ntr = m.ntrain;
+
+    /* The optimizer state spans the whole vector (checkpoints store nparam values) but steps only
+     * the trainable prefix: the running statistics behind it are not trained. */
+    mb_optim_type ot = mb__optim_type(job->optimizer.type);
+    if (mb_optim_init(&s.opt, ot, m.nparam) != 0) err = mb_error_set(MB_EENV, "out of memory");
+    s.opt.n = ntr;
+    s.opt.momentum = job->optimizer.momentum;
+    s.opt.nesterov = job->optimizer.nesterov;
+    s.opt.beta1 = job->optimizer.beta1;
+    s.opt.beta2 = job->optimizer.beta2;
+    s.opt.eps = job->optimizer.eps;
+    s.opt.weight_decay = job->optimizer.weight_decay;
+    int64_t max_rows = cap < s.mt ? cap : s.mt;
+    pass = mb_mlp_pass_new(&m, max_rows > 256 ? max_rows : 256);
+    if (!pass) err = mb_error_set(MB_EENV, "rank %d: out of memory for the network", c->rank);
+    s.pkt = mb__alloc(sizeof(double) * (size_t)(ntr + 3), "the gradient");
+    gsum = mb__alloc(sizeof(double) * (size_t)ntr, "the gradient sum");
+    s.order = mb__alloc(sizeof(int64_t) * (size_t)(s.mt + 1), "the epoch order");
+    s.boff = mb__alloc(sizeof(int64_t) * (size_t)(nbmax + 1), "the batch offsets");
+    s.scratch = mb__alloc(sizeof(int64_t) * (size_t)(2 * s.mt + 1), "the epoch order");
+    s.Xperm = mb__alloc(sizeof(double) * (size_t)(s.mt * s.d + 1), "the shuffled shard");
+    s.yperm = mb__alloc(sizeof(double) * (size_t)(s.mt + 1), "the shuffled labels");
+    MB_TRY(mb_agree(c, err ? err : mb_error_code(), NULL));
+    if (resumed) {
+        if (s.ck.opt_v) memcpy(s.opt.v, s.ck.opt_v, sizeof(double) * (size_t)m.nparam);
+        if (s.opt.m && s.ck.opt_m) memcpy(s.opt.m, s.ck.opt_m, sizeof(double) * (size_t)m.nparam);
+        s.opt.t = s.ck.optim_t;
+        free(s.ck.opt_v);
+        free(s.ck.opt_m);
+        s.ck.opt_v = s.ck.opt_m = NULL;
+    }
+    /* mb__init_model would size theta for a linear model: a fresh network brings its own, and
+     * the provenance follows here. */
+    if (!resumed) s.ck.theta = malloc(sizeof(double) * (size_t)m.nparam);
+    MB_TRY(mb__init_model(c, job, &s, 1));
+    if (!resumed) {
+        s.ck.model_type = MB_MODEL_MLP;
+        s.ck.d = s.d;
+        s.ck.k = s.k;
+        s.ck.version = strdup(MBATCH_VERSION);
+        s.ck.dataset_path = strdup(job->dataset.path);
+        s.ck.dataset_rows = s.n;
+        s.ck.dataset_checksum = mb_dataset_checksum(s.ds);
+        s.ck.seed = (uint64_t)job->seed;
+        s.ck.target = strdup(job->dataset.target ? job->dataset.target : job->dataset.y);
+    }
+    s.ck.nparam = s.nparam = m.nparam;
+    if (!resumed) mb_mlp_init(&m, (uint64_t)job->seed, s.ck.theta);
+    s.ck.opt_v = s.opt.v;
+    s.ck.opt_m = s.opt.m;
+    s.ck.optim_type = ot;
+    s.ck.batch_size = B;
+    s.ck.ranks = c->size;
+
+    if (c->rank == 0) err = mb__lock_run_dir(job->run_dir);
+    if (c->rank == 0 && !err) err = mb_metrics_init(metrics_path, resumed ? s.ck.epoch : 0);
+    MB_TRY(mb_agree(c, err, NULL));
+    if (c->rank == 0 && o->progress) {
+        printf("mbatch: %s: mlp %lld", job->name, (long long)s.d);
+        for (int l = 1; l <= m.nh; l++) printf("-%lld", (long long)m.width[l]);
+        printf("-%lld (%s%s, %s head), %lld parameters, %lld rows (%lld train, %lld validation), "
+               "%lld ranks, batch %lld%s\n",
+               (long long)s.k, job->model.activation, m.bn ? ", synchronized batch norm" : "",
+               mb__model_name(m.head), (long long)ntr, (long long)s.n, (long long)s.n_train,
+               (long long)s.n_val, (long long)c->size, (long long)B,
+               job->batch.adaptive ? " (adaptive)" : "");
+    }
+
+    mb_schedule sched = {mb__sched_type(job->optimizer.schedule.type),
+                         job->optimizer.schedule.step_epochs,
+                         job->optimizer.schedule.gamma,
+                         job->optimizer.schedule.min_lr,
+                         job->optimizer.schedule.warmup_epochs,
+                         1.0,
+                         INFINITY,
+                         job->optimizer.schedule.patience,
+                         0,
+                         job->optimizer.schedule.threshold};
+    double *theta = s.ck.theta, *g = s.pkt, compute_total = 0;
+    int classify = m.head != MB_MODEL_LINEAR, early = job->early_stopping.patience > 0 && s.n_val;
+    int64_t since_best = 0;
+    double best_val = INFINITY;
+    mb_epoch_row row, best_row;
+    memset(&row, 0, sizeof row);
+    memset(&best_row, 0, sizeof best_row);
+    if (early) best_theta = mb__alloc(sizeof(double) * (size_t)m.nparam, "the best weights");
+    MB_TRY(mb_agree(c, early && !best_theta ? MB_EENV : MB_OK, NULL));
+    res->setup_s = mb_wtime() - t_start;
+
+    for (int64_t e = s.ck.epoch; e < job->epochs; e++) {
+        double t_epoch = mb_wtime(), compute_s = 0, comm_s = 0;
+        double lr = mb_lr_at(&sched, job->optimizer.lr, e, job->epochs);
+        double loss_acc = 0, grad_norm = 0, sum_sq = 0;
+        int64_t seen = 0, steps = 0, nb = mb_batch_count(s.n_train, B);
+        int stop = 0;
+        mb_epoch_order(s.t_lo, s.t_lo + s.mt, s.n_train, B, (uint64_t)job->seed, e, s.order, s.boff,
+                       s.scratch);
+        for (int64_t i = 0; i < s.mt; i++) {
+            memcpy(s.Xperm + i * s.d, s.Xtr + s.order[i] * s.d, sizeof(double) * (size_t)s.d);
+            s.yperm[i] = s.ytr[s.order[i]];
+        }
+        memset(gsum, 0, sizeof(double) * (size_t)ntr);
+        for (int64_t b = 0; b < nb; b++) {
+            int64_t r0 = s.boff[b], r1 = s.boff[b + 1];
+            double t0 = mb_wtime();
+            memset(g, 0, sizeof(double) * (size_t)ntr);
+            /* Batch norm reduces inside the step; the gradient and loss follow in one packet. */
+            g[ntr] = mb_mlp_grad(&m, pass, s.Xperm + r0 * s.d, s.yperm + r0, r1 - r0, theta, g, 1,
+                                 reduce_sum, (void *)c);
+            g[ntr + 1] = (double)(r1 - r0);
+            g[ntr + 2] = mb__signal_pending() ? 1.0 : 0.0;
+            double t1 = mb_wtime();
+            mb_allreduce_sum(c, g, ntr + 3);
+            double t2 = mb_wtime();
+            stop = stop || g[ntr + 2] > 0;
+            double count = g[ntr + 1], inv = 1.0 / count, loss = g[ntr] * inv, norm2 = 0;
+            for (int64_t j = 0; j < ntr; j++) {
+                g[j] *= inv;
+                norm2 += g[j] * g[j];
+            }
+            if (!isfinite(loss) || !isfinite(norm2)) {
+                if (strcmp(job->on_nonfinite, "skip") != 0) {
+                    err = mb_error_set(MB_ENUMERIC,
+                                       "epoch %lld step %lld: the training loss is %g and the "
+                                       "gradient norm %g; lower optimizer.lr (now %g)",
+                                       (long long)(e + 1), (long long)(s.ck.step + 1), loss,
+                                       sqrt(norm2), lr);
+                    goto out;
+                }
+                s.skipped_steps++;
+            } else {
+                sum_sq += norm2;
+                for (int64_t j = 0; j < ntr; j++) gsum[j] += g[j];
+                steps++;
+                grad_norm = mb_clip_norm(g, ntr, job->optimizer.clip_norm);
+                mb_optim_step(&s.opt, theta, g, lr);
+                s.ck.samples_seen += (int64_t)count;
+                loss_acc += loss * count;
+                seen += (int64_t)count;
+            }
+            s.ck.step++;
+            double t3 = mb_wtime();
+            compute_s += (t1 - t0) + (t3 - t2);
+            comm_s += t2 - t1;
+        }
+        int64_t B_used = B;
+        s.ck.epoch = e + 1;
+        s.ck.lr = lr;
+        MB_TRY(mb__check_params_agree(c, theta, m.nparam, s.ck.step));
+
+        double ev[3] = {0, 0, (double)s.mv}, tv = mb_wtime();
+        if (s.mv > 0) mb_mlp_eval(&m, pass, s.Xva, s.yva, s.mv, theta, &ev[0], &ev[1]);
+        double tv1 = mb_wtime();
+        mb_allreduce_sum(c, ev, 3);
+        comm_s += mb_wtime() - tv1;
+        compute_s += tv1 - tv;
+        compute_total += compute_s;
+        s.comm_total += comm_s;
+
+        row.epoch = e;
+        row.step = s.ck.step;
+        row.train_loss = seen ? loss_acc / (double)seen : NAN;
+        row.val_loss = ev[2] > 0 ? ev[0] / ev[2] : NAN;
+        row.val_metric = ev[2] > 0 ? (classify ? ev[1] / ev[2] : sqrt(ev[1] / ev[2])) : NAN;
+        row.lr = lr;
+        row.batch_size = B_used;
+        row.grad_norm = grad_norm;
+        row.compute_s = compute_s;
+        row.comm_s = comm_s;
+        row.imbalance = 1.0;
+        if (sched.type == MB_SCHED_PLATEAU) mb_plateau_update(&sched, row.val_loss);
+        /* Adaptive batch: a noise scale above the batch says a larger batch still cuts the steps
+         * needed almost in proportion (McCandlish et al. 2018), so the next epoch doubles it. */
+        double bnoise = job->batch.adaptive ? noise_scale(sum_sq, gsum, ntr, steps, B) : 0;
+        if (job->batch.adaptive && bnoise > (double)B && 2 * B <= cap) {
+            B *= 2;
+            s.ck.batch_size = B;
+            if (c->rank == 0 && o->progress)
+                printf("mbatch: epoch %lld: gradient noise scale %.4g > batch %lld: batch %lld "
+                       "from the next epoch\n",
+                       (long long)(e + 1), bnoise, (long long)B_used, (long long)B);
+        }
+        int early_stop = 0;
+        if (early && row.val_loss < best_val - job->early_stopping.min_delta) {
+            best_val = row.val_loss;
+            best_row = row;
+            memcpy(best_theta, theta, sizeof(double) * (size_t)m.nparam);
+            since_best = 0;
+        } else if (early && ++since_best >= job->early_stopping.patience && e + 1 < job->epochs) {
+            early_stop = 1;
+        }
+        double ts = mb_wtime();
+        int ckpt_now =
+            (job->checkpoint.every_epochs > 0 && (e + 1) % job->checkpoint.every_epochs == 0) ||
+            e + 1 == job->epochs || early_stop || stop;
+        if (ckpt_now) {
+            char name[64];
+            snprintf(name, sizeof name, "ckpt-%lld.h5", (long long)s.ck.step);
+            MB_TRY(mb__save(c, job, &s, name, 0, (int)job->checkpoint.keep));
+        }
+        row.io_s = mb_wtime() - ts;
+        row.epoch_s = mb_wtime() - t_epoch;
+        row.samples_per_s = row.epoch_s > 0 ? (double)seen / row.epoch_s : 0;
+        if (c->rank == 0) {
+            err = mb_metrics_append(metrics_path, &row);
+            if (o->progress) {
+                printf("epoch %lld/%lld  train %.6g  val %.6g  %s %.4f  lr %.3g  batch %lld\n",
+                       (long long)(e + 1), (long long)job->epochs, row.train_loss, row.val_loss,
+                       classify ? "acc" : "rmse", row.val_metric, lr, (long long)B_used);
+                fflush(stdout);
+            }
+        }
+        MB_TRY(mb_agree(c, err, NULL));
+        res->train_loss = row.train_loss;
+        res->val_loss = row.val_loss;
+        res->val_metric = row.val_metric;
+        if (early_stop) break;
+        /* A signal stops the run at the end of the epoch it arrived in: the MLP's epochs may use
+         * different batch sizes, so an epoch boundary is the position a resume can find again. */
+        if (stop && e + 1 < job->epochs) {
+            int64_t signo = mb__signal_pending();
+            mb_allreduce_max_i64(c, &signo, 1);
+            err = mb_error_set(MB_EPREEMPTED,
+                               "stopped by signal %lld after epoch %lld; checkpoint "
+                               "%s/checkpoints/ckpt-%lld.h5; resume with --resume",
+                               (long long)signo, (long long)(e + 1), job->run_dir,
+                               (long long)s.ck.step);
+            goto out;
+        }
+    }
+    if (early && isfinite(best_val)) {
+        memcpy(theta, best_theta, sizeof(double) * (size_t)m.nparam);
+        res->train_loss = best_row.train_loss;
+        res->val_loss = best_row.val_loss;
+        res->val_metric = best_row.val_metric;
+        res->best_epoch = best_row.epoch + 1;
+    }
+    /* The classification report of the final model on the validation rows. */
+    if (classify && s.n_val > 0) {
+        vout = mb__alloc(sizeof(double) * (size_t)(s.mv * s.k + 1), "the validation outputs");
+        MB_TRY(mb_agree(c, vout ? MB_OK : MB_EENV, NULL));
+        if (s.mv > 0) mb_mlp_predict(&m, pass, s.Xva, s.mv, theta, vout);
+        MB_TRY(mb__class_report(c, m.head, vout, s.yva, s.mv, s.k, metrics_path, o->progress));
+    }
+    MB_TRY(mb__finish(c, job, &s, compute_total, t_start, res));
+out:
+    free(vout);
+    free(best_theta);
+    free(gsum);
+    mb_mlp_pass_free(pass);
+    mb__state_free(&s);
+    return err;
+}
