@@ -30,6 +30,7 @@ static mb_err comm_setup(MPI_Comm comm, mb_comm *c) {
     MB_MPI(MPI_Comm_split_type(c->comm, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &node));
     MB_MPI(MPI_Comm_rank(node, &c->local_rank));
     MB_MPI(MPI_Comm_size(node, &c->local_size));
+    mb__watchdog_register(c, node);
     MB_MPI(MPI_Comm_free(&node));
     return MB_OK;
 }

@@ -1,8 +1,11 @@
 /* watchdog.c - a deadline on every collective step: a rank that does not arrive ends the job. */
 #include "comm/watchdog.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,28 +26,65 @@ int mb__watchdog_on(void) {
     return timeout_s > 0;
 }
 
-static int free_seq(MPI_Comm comm, int key, void *value, void *extra) {
+/* What the watchdog keeps per communicator (an MPI attribute, so sub-communicators count their
+ * own steps): the step counter and the ranks sharing this node, whose liveness it can check. */
+typedef struct wd_info {
+    int64_t seq;
+    int npeers;
+    int *peer_rank, *peer_pid; /* ranks in this communicator and their pids, this node only */
+} wd_info;
+
+static int free_info(MPI_Comm comm, int key, void *value, void *extra) {
     (void)comm;
     (void)key;
     (void)extra;
-    free(value);
+    wd_info *w = value;
+    free(w->peer_rank);
+    free(w->peer_pid);
+    free(w);
     return MPI_SUCCESS;
 }
 
-/* The next sequence number of c's collective steps, cached on the communicator itself so that
- * sub-communicators count their own steps. */
-static int64_t next_seq(const mb_comm *c) {
+static wd_info *info(const mb_comm *c) {
     int found = 0;
-    int64_t *seq = NULL;
+    wd_info *w = NULL;
     if (seq_key == MPI_KEYVAL_INVALID)
-        MB_MPI(MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, free_seq, &seq_key, NULL));
-    MB_MPI(MPI_Comm_get_attr(c->comm, seq_key, &seq, &found));
+        MB_MPI(MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, free_info, &seq_key, NULL));
+    MB_MPI(MPI_Comm_get_attr(c->comm, seq_key, &w, &found));
     if (!found) {
-        seq = calloc(1, sizeof *seq);
-        if (!seq) mb__mpi_die(MPI_ERR_NO_MEM, __FILE__, __LINE__, "calloc");
-        MB_MPI(MPI_Comm_set_attr(c->comm, seq_key, seq));
+        w = calloc(1, sizeof *w);
+        if (!w) mb__mpi_die(MPI_ERR_NO_MEM, __FILE__, __LINE__, "calloc");
+        MB_MPI(MPI_Comm_set_attr(c->comm, seq_key, w));
     }
-    return ++*seq;
+    return w;
+}
+
+void mb__watchdog_register(const mb_comm *c, MPI_Comm node) {
+    wd_info *w = info(c);
+    int n = 0, mine[2] = {c->rank, (int)getpid()};
+    MB_MPI(MPI_Comm_size(node, &n));
+    int *all = malloc(sizeof(int) * 2 * (size_t)n);
+    w->peer_rank = malloc(sizeof(int) * (size_t)n);
+    w->peer_pid = malloc(sizeof(int) * (size_t)n);
+    if (!all || !w->peer_rank || !w->peer_pid)
+        mb__mpi_die(MPI_ERR_NO_MEM, __FILE__, __LINE__, "malloc");
+    MB_MPI(MPI_Allgather(mine, 2, MPI_INT, all, 2, MPI_INT, node));
+    for (int i = 0; i < n; i++) {
+        w->peer_rank[i] = all[2 * i];
+        w->peer_pid[i] = all[2 * i + 1];
+    }
+    w->npeers = n;
+    free(all);
+}
+
+/* A rank on this node whose process is gone (killed, crashed), or -1. Its pid in *pid. */
+static int dead_peer(const wd_info *w, int *pid) {
+    for (int i = 0; i < w->npeers; i++)
+        if (kill((pid_t)w->peer_pid[i], 0) != 0 && errno == ESRCH) {
+            *pid = w->peer_pid[i];
+            return w->peer_rank[i];
+        }
+    return -1;
 }
 
 static void nap(long ns) {
@@ -53,15 +93,35 @@ static void nap(long ns) {
 }
 
 /* Poll req until done or until `until` (MPI_Wtime); 1 if it completed. Spins first (a step's
- * latency matters), then naps with a growing interval so a long wait costs no CPU. */
-static int poll_until(MPI_Request *req, double until) {
+ * latency matters), then naps with a growing interval so a long wait costs no CPU. Once a wait
+ * passes a second, and every second after, the ranks on this node are checked for being alive:
+ * a rank killed outright never arrives, and nothing else may tell the others (srun without
+ * --kill-on-bad-exit lets them wait), so that ends the job now rather than after timeout_s. */
+static int poll_until(const mb_comm *c, const wd_info *w, MPI_Request *req, double until,
+                      int64_t seq, const char *what) {
     long ns = 1000;
+    double start = MPI_Wtime(), next_check = start + 1;
     for (long spins = 0;; spins++) {
         int done = 0;
         MB_MPI(MPI_Test(req, &done, MPI_STATUS_IGNORE));
         if (done) return 1;
         if (spins < 2000) continue;
-        if (MPI_Wtime() > until) return 0;
+        double now = MPI_Wtime();
+        if (now > next_check) {
+            int pid = 0, r = dead_peer(w, &pid);
+            if (r >= 0) {
+                fprintf(stderr,
+                        "mbatch: rank %d: rank %d (pid %d, this node) is gone (killed or "
+                        "crashed) while rank %d waited at collective step %lld (%s); ending the "
+                        "job\n",
+                        c->rank, r, pid, c->rank, (long long)seq, what);
+                fflush(stderr);
+                MPI_Abort(c->comm, MB_EENV);
+                _exit(MB_EENV);
+            }
+            next_check = now + 1;
+        }
+        if (now > until) return 0;
         nap(ns);
         if (ns < 1000000) ns *= 2;
     }
@@ -145,6 +205,8 @@ void mb__watchdog_arrive(void) {
 }
 
 void mb__wait_collective(const mb_comm *c, MPI_Request *req, const char *what, int64_t count) {
-    int64_t seq = next_seq(c);
-    if (!poll_until(req, MPI_Wtime() + timeout_s)) timed_out(c, req, seq, what, count);
+    wd_info *w = info(c);
+    int64_t seq = ++w->seq;
+    if (!poll_until(c, w, req, MPI_Wtime() + timeout_s, seq, what))
+        timed_out(c, req, seq, what, count);
 }

@@ -14,5 +14,8 @@ void mb__wait_collective(const mb_comm *c, MPI_Request *req, const char *what, i
 /* Called before a rank starts a collective step; the fault-injection site "hang" (a rank that
  * never arrives) lives here. */
 void mb__watchdog_arrive(void);
+/* Record which ranks of c share this node (node: c split by MPI_COMM_TYPE_SHARED) so that a
+ * wait can notice one of them is gone. Collective over node. */
+void mb__watchdog_register(const mb_comm *c, MPI_Comm node);
 /* Whether collectives should be started nonblocking and waited on by mb__wait_collective. */
 int mb__watchdog_on(void);
