@@ -86,8 +86,8 @@ mb_err mb__repro_alloc(mb__state *s, int64_t n) {
     return s->sacc && s->gpart ? MB_OK : mb_error_code();
 }
 
-void mb__repro_grad(mb__state *s, mb_model_type t, const double *X, const double *Y, int64_t r0,
-                    int64_t r1, const int64_t *order, const double *theta) {
+void mb__repro_grad(mb__state *s, mb_model_type t, const void *X, mb_dtype dt, const double *Y,
+                    int64_t r0, int64_t r1, const int64_t *order, const double *theta) {
     int64_t np = s->nparam, j = 0;
     mb_sacc_zero(s->sacc, s->nsacc);
     for (int64_t p = r0; p < r1;) {
@@ -100,8 +100,10 @@ void mb__repro_grad(mb__state *s, mb_model_type t, const double *X, const double
             q = r1 < s->tmb[j + 1] ? r1 : s->tmb[j + 1];
         }
         memset(s->gpart, 0, sizeof(double) * (size_t)np);
-        double loss =
-            mb_model_grad(t, X + p * s->d, Y + p, q - p, s->d, s->k, theta, s->gpart, s->work);
+        /* Gathered by index: a batch's rows are read where they lie, never copied. */
+        const void *Xp = order ? X : (const char *)X + p * s->d * mb_dtype_size(dt);
+        double loss = mb_kernel_grad(t, Xp, dt, order ? Y : Y + p, order ? order + p : NULL, q - p,
+                                     s->d, s->k, theta, s->gpart, s->work);
         mb_sacc_add_vec(s->sacc, s->gpart, np);
         mb_sacc_add(&s->sacc[np], loss);
         mb_sacc_add(&s->sacc[np + 1], (double)(q - p));

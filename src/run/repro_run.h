@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "mbatch/model.h"
+#include "mbatch/kernel.h"
 #include "state.h"
 
 /* This rank's file rows [lo, hi) in reproducible mode: whole microblocks. Not collective. */
@@ -26,11 +27,12 @@ mb_err mb__repro_colsqdev(const mb_comm *c, mb__state *s, const double *mean, do
 /* The accumulators and the gradient scratch of the training loop for packets of n values
  * (gradient, loss, count and any per-step flags). Not collective; records an error on failure. */
 mb_err mb__repro_alloc(mb__state *s, int64_t n);
-/* Local part of one step: rows r0 .. r1 of X/Y (local training offsets order[i], or i when order
- * is NULL, ascending) cut at microblock boundaries; each piece's gradient, loss and row count
- * added exactly into s->sacc[0 .. nparam + 2). Not collective. */
-void mb__repro_grad(mb__state *s, mb_model_type t, const double *X, const double *Y, int64_t r0,
-                    int64_t r1, const int64_t *order, const double *theta);
+/* Local part of one step: positions r0 .. r1 of the local training rows X (dt storage) and Y,
+ * taken as rows order[i] (or i when order is NULL, ascending), cut at microblock boundaries;
+ * each piece's gradient, loss and row count added exactly into s->sacc[0 .. nparam + 2). Not
+ * collective. s->work holds mb_kernel_work_size(d, k) doubles. */
+void mb__repro_grad(mb__state *s, mb_model_type t, const void *X, mb_dtype dt, const double *Y,
+                    int64_t r0, int64_t r1, const int64_t *order, const double *theta);
 /* g[0 .. n) = the exact sums over ranks of s->sacc[0 .. nexact) and of g[nexact .. n) (per-step
  * flags, added exactly too), each rounded once. Collective. */
 void mb__repro_reduce(const mb_comm *c, mb__state *s, double *g, int64_t nexact, int64_t n);

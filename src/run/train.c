@@ -10,6 +10,7 @@
 #include "mbatch/checkpoint.h"
 #include "mbatch/dataset.h"
 #include "mbatch/metrics.h"
+#include "mbatch/kernel.h"
 #include "mbatch/model.h"
 #include "mbatch/optim.h"
 #include "mbatch/partition.h"
@@ -77,6 +78,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     mb_model_type t = mb__job_model_type(job);
     int resumed = 0, tty = c->rank == 0 && o->progress && live_progress();
     double *best_theta = NULL; /* early stopping: the weights of the best epoch so far */
+    float *x32 = NULL;         /* dtype float32: the training rows, narrowed */
     char metrics_path[4096];
     snprintf(metrics_path, sizeof metrics_path, "%s/metrics.h5", job->run_dir);
 
@@ -128,15 +130,30 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     s.opt.beta2 = job->optimizer.beta2;
     s.opt.eps = job->optimizer.eps;
     s.opt.weight_decay = job->optimizer.weight_decay;
-    s.work = mb__alloc(sizeof(double) * (size_t)mb_model_work_size(s.k), "the model workspace");
+    s.work = mb__alloc(sizeof(double) * (size_t)mb_kernel_work_size(s.d, s.k),
+                       "the model workspace");
     s.pkt = mb__alloc(sizeof(double) * (size_t)(s.nparam + 3), "the gradient");
     if (job->reproducible) mb__repro_alloc(&s, s.nparam + 3);
     if (!full) {
         s.order = mb__alloc(sizeof(int64_t) * (size_t)s.mt, "the epoch order");
         s.boff = mb__alloc(sizeof(int64_t) * (size_t)(nb + 1), "the batch offsets");
         s.scratch = mb__alloc(sizeof(int64_t) * (size_t)(2 * s.mt), "the epoch order");
-        s.Xperm = mb__alloc(sizeof(double) * (size_t)(s.mt * s.d), "the shuffled shard");
-        s.yperm = mb__alloc(sizeof(double) * (size_t)s.mt, "the shuffled labels");
+    }
+    /* The kernel gathers each batch's rows by index (mb_kernel_grad), so X is read once per
+     * epoch at every batch size; float32 storage halves that traffic. */
+    mb_dtype dt = job->dtype && strcmp(job->dtype, "float32") == 0 ? MB_DTYPE_F32 : MB_DTYPE_F64;
+    const void *Xs = s.Xtr;
+    if (dt == MB_DTYPE_F32) {
+        x32 = mb__alloc(sizeof(float) * (size_t)(s.mt * s.d), "the float32 training shard");
+        if (x32) {
+            mb_dtype_store(dt, s.Xtr, s.mt * s.d, x32);
+            Xs = x32;
+            /* report_gap's optimum is computed from the float64 rows. */
+            if (!job->report_gap) {
+                free(s.Xtr);
+                s.Xtr = NULL;
+            }
+        }
     }
     MB_TRY(mb_agree(c, err ? err : mb_error_code(), NULL));
     if (resumed) {
@@ -200,17 +217,10 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
         double lr = mb_lr_at(&sched, job->optimizer.lr, e, job->epochs);
         double loss_acc = 0, grad_norm = 0;
         int64_t seen = 0;
-        const double *X = s.Xtr, *Y = s.ytr;
         if (!full) {
             double t0 = mb_wtime();
             mb_epoch_order(s.t_lo, s.t_lo + s.mt, s.n_train, B, (uint64_t)job->seed, e, s.order,
                            s.boff, s.scratch);
-            for (int64_t i = 0; i < s.mt; i++) {
-                memcpy(s.Xperm + i * s.d, s.Xtr + s.order[i] * s.d, sizeof(double) * (size_t)s.d);
-                s.yperm[i] = s.ytr[s.order[i]];
-            }
-            X = s.Xperm;
-            Y = s.yperm;
             double t1 = mb_wtime();
             compute_s += t1 - t0;
             mb_trace_span(s.trace, MB_SPAN_SHUFFLE, MB_LEVEL_EPOCH, t0, t1, e, 0);
@@ -220,11 +230,11 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
             double t0 = mb_wtime();
             if (job->reproducible) {
                 /* Pieces cut at microblocks, added exactly: the same bits on any rank count. */
-                mb__repro_grad(&s, t, X, Y, r0, r1, full ? NULL : s.order, theta);
+                mb__repro_grad(&s, t, Xs, dt, s.ytr, r0, r1, full ? NULL : s.order, theta);
             } else {
                 memset(g, 0, sizeof(double) * (size_t)s.nparam);
-                g[s.nparam] =
-                    mb_model_grad(t, X + r0 * s.d, Y + r0, r1 - r0, s.d, s.k, theta, g, s.work);
+                g[s.nparam] = mb_kernel_grad(t, Xs, dt, s.ytr, full ? NULL : s.order + r0,
+                                             r1 - r0, s.d, s.k, theta, g, s.work);
                 g[s.nparam + 1] = (double)(r1 - r0);
             }
             if (mb__fault("grad_nan")) g[0] = NAN;
@@ -416,6 +426,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     MB_TRY(mb__finish(c, job, &s, compute_total, t_start, res));
 out:
     free(best_theta);
+    free(x32);
     mb__state_free(&s);
     return err;
 }

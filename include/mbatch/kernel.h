@@ -1,0 +1,42 @@
+/* kernel.h - the fused, cache-blocked gradient kernel that reads each row of X once.
+ *
+ * mb_kernel_grad computes the same sums as mb_model_grad (model.h) but takes X as float64 or
+ * float32 storage and an optional list of row indices, so a mini-batch is gathered inside the
+ * loop instead of being copied into batch order first: X is read from memory once per epoch at
+ * every batch size. Accumulation is always float64.
+ *
+ * For k = 1 (linear, logistic) each row is used while it is in L1: z = x.w + b, r = l'(z, y),
+ * g += r x, four rows at a time (their dots first, then one pass over g adding the four rows in
+ * row order). The dot of a row sums element j into lane j % 4 of accumulator (j / 4) % 4, the
+ * four accumulators as (a0 + a1) + (a2 + a3), then the lanes as (l0 + l2) + (l1 + l3), with fused
+ * multiply-adds (a partial last group of four is padded with zeros); the AVX2 path and the portable path do exactly these operations, so their
+ * results are the same bits (MBATCH_KERNEL=portable forces the portable path). For softmax (k > 1) rows are gathered (and widened) 256 at a time
+ * into the workspace and handed to mb_model_grad, so its sums are those of mb_model_grad over
+ * the rows in the order given.
+ *
+ * The result depends only on the rows' values and order: the indexed call equals the call on the
+ * rows copied into that order, bit for bit. Not collective; no allocation: `work` holds at least
+ * mb_kernel_work_size(d, k) doubles.
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include "mbatch/model.h"
+
+typedef enum { MB_DTYPE_F64 = 0, MB_DTYPE_F32 = 1 } mb_dtype;
+
+/* Bytes of one stored element. */
+int64_t mb_dtype_size(mb_dtype dt);
+
+int64_t mb_kernel_work_size(int64_t d, int64_t k);
+
+/* g[0 .. nparam) += sum over the rows of d(loss)/d(theta); returns the summed loss. X is
+ * [*][d] of dt (row-major), y its labels; the rows are idx[0 .. rows) or, with idx == NULL,
+ * 0 .. rows-1. Labels must pass mb_model_label_ok. */
+double mb_kernel_grad(mb_model_type type, const void *X, mb_dtype dt, const double *y,
+                      const int64_t *idx, int64_t rows, int64_t d, int64_t k, const double *theta,
+                      double *g, double *work);
+
+/* Copy n doubles into dt storage (float32: rounded to nearest). dst may not overlap src. */
+void mb_dtype_store(mb_dtype dt, const double *src, int64_t n, void *dst);
