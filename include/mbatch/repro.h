@@ -12,7 +12,8 @@
 #include "mbatch/comm.h"
 #include "mbatch/superacc.h"
 
-/* a[0 .. n) becomes the sum of every rank's a[0 .. n), normalized. Collective. */
+/* a[0 .. n) becomes the sum of every rank's a[0 .. n): words not carried (mb_sacc_round and
+ * further adds take them as they are; mb_sacc_normalize carries them). Collective. */
 void mb_allreduce_superacc(const mb_comm *c, mb_superacc *a, int64_t n);
 /* mb_allreduce_superacc, then out[i] = the sum rounded to the nearest double. Collective. */
 void mb_allreduce_exact(const mb_comm *c, mb_superacc *a, int64_t n, double *out);

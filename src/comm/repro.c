@@ -21,10 +21,7 @@ static void digit_range(const mb_superacc *a, int64_t *lo, int64_t *hi) {
 }
 
 void mb_allreduce_superacc(const mb_comm *c, mb_superacc *a, int64_t n) {
-    if (c->size == 1 || n <= 0) {
-        for (int64_t i = 0; i < n; i++) mb_sacc_normalize(&a[i]);
-        return;
-    }
+    if (c->size == 1 || n <= 0) return;
     /* Balanced digits are at most 2^31 in magnitude, so the integer sum of 2^31 ranks' words
      * cannot overflow, and a small sum of either sign occupies only a few words. */
     for (int64_t i = 0; i < n; i++) mb_sacc_balance(&a[i]);
@@ -40,7 +37,7 @@ void mb_allreduce_superacc(const mb_comm *c, mb_superacc *a, int64_t n) {
     }
     mb_allreduce_min_i64(c, span, 3);
     int64_t lo = span[0], hi = -span[1], width = hi - lo + 1;
-    if (width <= 0 && span[2] == 0) return; /* zero everywhere (and so already normalized) */
+    if (width <= 0 && span[2] == 0) return; /* zero everywhere */
     /* The accumulators as one array of words (the struct is nothing but words). */
     int64_t *flat = (int64_t *)(void *)a;
     if (span[2] != 0 || width >= DIGITS) {
@@ -59,7 +56,6 @@ void mb_allreduce_superacc(const mb_comm *c, mb_superacc *a, int64_t n) {
             for (int64_t k = hi + 1; k < WORDS; k++) a[i].w[k] = 0;
         }
     }
-    for (int64_t i = 0; i < n; i++) mb_sacc_normalize(&a[i]);
 }
 
 void mb_allreduce_exact(const mb_comm *c, mb_superacc *a, int64_t n, double *out) {

@@ -33,9 +33,15 @@ void mb_sacc_normalize(mb_superacc *a) {
 
 void mb_sacc_balance(mb_superacc *a) {
     int64_t *w = a->w;
-    for (int i = 0; i < MB_SACC_DIGITS - 1; i++) {
+    int lo = 0, hi = MB_SACC_DIGITS - 1;
+    while (lo < MB_SACC_DIGITS && w[lo] == 0) lo++;
+    while (hi > lo && w[hi] == 0) hi--;
+    /* Zero digits below lo stay zero; above hi, the carry chain ends at the first digit that is
+     * already balanced. */
+    for (int i = lo; i < MB_SACC_DIGITS - 1; i++) {
         int64_t low = (int64_t)((uint64_t)w[i] & DIG_MASK);
         if (low >= RADIX / 2) low -= RADIX;
+        if (i > hi && low == w[i]) break;
         int64_t carry = (w[i] - low) / RADIX;
         w[i] = low;
         w[i + 1] += carry;
@@ -100,35 +106,55 @@ static uint64_t window64(const uint64_t *dig, int pos) {
     return v;
 }
 
+/* Carry through t[0 .. n) so that t[0 .. n-1) are balanced digits in [-2^31, 2^31) (balanced)
+ * or plain digits in [0, 2^32); t[n-1] takes the rest, signed. */
+static void carry(int64_t *t, int n, int balanced) {
+    for (int i = 0; i < n - 1; i++) {
+        int64_t low = (int64_t)((uint64_t)t[i] & DIG_MASK);
+        if (balanced && low >= RADIX / 2) low -= RADIX;
+        int64_t c = (t[i] - low) / RADIX;
+        t[i] = low;
+        t[i + 1] += c;
+    }
+}
+
 double mb_sacc_round(const mb_superacc *acc) {
     if (acc->w[NOT_NUM] || (acc->w[POS_INF] && acc->w[NEG_INF])) return NAN;
     if (acc->w[POS_INF]) return INFINITY;
     if (acc->w[NEG_INF]) return -INFINITY;
-    mb_superacc a = *acc;
-    mb_sacc_normalize(&a);
-    /* Every digit below the top is non-negative, so the top word carries the sign. */
-    int neg = a.w[MB_SACC_DIGITS - 1] < 0;
-    if (neg) {
-        for (int i = 0; i < MB_SACC_DIGITS; i++) a.w[i] = -a.w[i];
-        mb_sacc_normalize(&a);
-    }
-    /* The magnitude as plain 32-bit digits; the top word (< 2^63) spans two of them. */
-    enum { ND = MB_SACC_DIGITS + 4 };
-    uint64_t dig[ND] = {0};
-    for (int i = 0; i < MB_SACC_DIGITS - 1; i++) dig[i] = (uint64_t)a.w[i];
-    uint64_t top = (uint64_t)a.w[MB_SACC_DIGITS - 1];
-    dig[MB_SACC_DIGITS - 1] = top & DIG_MASK;
-    dig[MB_SACC_DIGITS] = top >> 32;
-    int h = MB_SACC_DIGITS;
+    /* Work on the nonzero digits only (a sum usually spans a few of the 68), two zero digits
+     * below them and three above for carries: words below 2^62 carry less than 2^30 upwards. */
+    int lo = 0, hi = MB_SACC_DIGITS - 1;
+    while (lo < MB_SACC_DIGITS && acc->w[lo] == 0) lo++;
+    if (lo == MB_SACC_DIGITS) return 0.0;
+    while (acc->w[hi] == 0) hi--;
+    int base = lo >= 2 ? lo - 2 : 0, n = hi - base + 4;
+    int64_t t[MB_SACC_DIGITS + 8];
+    for (int i = 0; i < n; i++) t[i] = i + base >= lo && i + base <= hi ? acc->w[i + base] : 0;
+    /* Balanced digits: the sign is the sign of the highest nonzero one. */
+    carry(t, n, 1);
+    int h = n - 1;
+    while (h >= 0 && t[h] == 0) h--;
+    if (h < 0) return 0.0;
+    int neg = t[h] < 0;
+    if (neg)
+        for (int i = 0; i < n; i++) t[i] = -t[i];
+    carry(t, n, 0); /* a positive value: plain digits, the top one >= 0 and below 2^32 */
+    /* The magnitude as plain 32-bit digits, zero-padded above for window reads. */
+    uint64_t dig[MB_SACC_DIGITS + 8];
+    for (int i = 0; i < n + 3; i++) dig[i] = i < n ? (uint64_t)t[i] : 0;
+    h = n - 1;
     while (h >= 0 && dig[h] == 0) h--;
     if (h < 0) return 0.0;
     int lead = 31;
     while (!(dig[h] >> lead)) lead--;
-    int t = 32 * h + lead;                                  /* position of the leading bit */
-    int u = t - 52 > LOW_SHIFT - 1074 ? t - 52 : LOW_SHIFT - 1074; /* position of the last kept */
-    int nbits = t - u + 1;                                  /* <= 53 */
-    uint64_t q = window64(dig, u) & ((1ULL << nbits) - 1);
-    int r = u - 1; /* the rounding bit; r >= 13 */
+    /* Bit positions below are counted from digit 0 of the accumulator (weight 2^-1088). */
+    int off = 32 * base, t_bit = off + 32 * h + lead;                      /* the leading bit */
+    int u = t_bit - 52 > LOW_SHIFT - 1074 ? t_bit - 52 : LOW_SHIFT - 1074; /* the last kept bit */
+    int nbits = t_bit - u + 1;                                             /* <= 53 */
+    /* u - off >= 11: the value's top bit is at or above digit lo, two digits above base. */
+    uint64_t q = window64(dig, u - off) & ((1ULL << nbits) - 1);
+    int r = u - 1 - off; /* the rounding bit, >= 10 */
     int half = (int)((dig[r >> 5] >> (r & 31)) & 1);
     int sticky = (dig[r >> 5] & ((1ULL << (r & 31)) - 1)) != 0;
     for (int i = 0; !sticky && i < (r >> 5); i++) sticky = dig[i] != 0;
