@@ -41,6 +41,7 @@ typedef struct mb_job {
         char *activation; /* mlp: relu|tanh|sigmoid */
         int batch_norm;   /* mlp: synchronized batch normalization */
         char *output;     /* mlp: linear|logistic|softmax head */
+        char *class_weight; /* mlp: "none", "balanced" or "w0,w1,..." */
     } model;
     struct {
         char *type;

@@ -47,6 +47,9 @@ typedef struct mb_mlp {
     int64_t gamma[MB_MLP_MAX_HIDDEN], beta[MB_MLP_MAX_HIDDEN];
     int64_t rmean[MB_MLP_MAX_HIDDEN], rvar[MB_MLP_MAX_HIDDEN];
     int64_t ntrain, nstat, nparam;
+    /* Class weights for training (logistic: 2, softmax: k values; NULL: all 1): a row of class c
+     * counts class_weight[c] times in the training loss and gradient. Set after mb_mlp_setup. */
+    const double *class_weight;
 } mb_mlp;
 
 /* Lay out a network. Returns 0, or -1 if nh is out of [0, MB_MLP_MAX_HIDDEN], a width < 1,

@@ -250,7 +250,16 @@ double mb_mlp_grad(const mb_mlp *m, mb_mlp_pass *p, const double *X, const doubl
                    double *theta, double *g, int update_stats, mb_reduce_fn reduce, void *ctx) {
     double N = forward(m, p, X, rows, theta, 1, update_stats, reduce, ctx);
     int64_t k = m->width[m->nh + 1];
-    double loss = mb_model_head_residual(m->head, p->out, y, rows, k);
+    double loss = 0;
+    if (!m->class_weight) {
+        loss = mb_model_head_residual(m->head, p->out, y, rows, k);
+    } else {
+        for (int64_t i = 0; i < rows; i++) {
+            double w = m->class_weight[(int64_t)y[i]];
+            loss += w * mb_model_head_residual(m->head, p->out + i * k, y + i, 1, k);
+            for (int64_t j = 0; j < k; j++) p->out[i * k + j] *= w;
+        }
+    }
     /* Output layer, then back through the hidden layers; dA holds dL/d(activation). */
     int nh = m->nh;
     const double *prev = nh > 0 ? p->A[nh] : X;

@@ -10,14 +10,16 @@
 #include "h5util.h"
 #include "mbatch/checkpoint.h"
 #include "mbatch/metrics.h"
+#include "mbatch/model.h"
 #include "mbatch/trees_io.h"
 
-static const char *MODEL_NAMES[] = {"linear", "logistic", "softmax"};
+static const char *MODEL_NAMES[] = {"linear",           "logistic", "softmax", "svm (hinge)",
+                                     "svm (squared hinge)", "huber",  "mlp"};
 
 static void print_ckpt(const char *path, const mb_ckpt *c, FILE *out) {
     fprintf(out, "%s: mbatch checkpoint (complete)\n", path);
     fprintf(out, "  model         %s regression, %lld features x %lld output%s (%lld parameters)\n",
-            c->model_type >= 0 && c->model_type < 3 ? MODEL_NAMES[c->model_type] : "?",
+            c->model_type >= 0 && c->model_type < 7 ? MODEL_NAMES[c->model_type] : "?",
             (long long)c->d, (long long)c->k, c->k == 1 ? "" : "s", (long long)c->nparam);
     fprintf(out, "  progress      epoch %lld, step %lld, %lld samples seen\n", (long long)c->epoch,
             (long long)c->step, (long long)c->samples_seen);
@@ -31,6 +33,15 @@ static void print_ckpt(const char *path, const mb_ckpt *c, FILE *out) {
     for (int64_t j = 0; j < c->ncol; j++) {
         fprintf(out, "%s%s", j ? ", " : "", c->columns[j]);
         if (c->ncat[j] > 0) fprintf(out, " (%lld categories)", (long long)c->ncat[j]);
+    }
+    if (c->model_type == MB_MODEL_MLP) {
+        /* A network's layers are in its job (model.hidden); theta is flat. */
+        double norm = 0;
+        for (int64_t j = 0; j < c->nparam; j++) norm += c->theta[j] * c->theta[j];
+        fprintf(out, "\n  network       %lld values (weights, batch-norm scales and running "
+                     "statistics), ||theta|| = %.6g\n  job           %s\n",
+                (long long)c->nparam, sqrt(norm), c->job_json ? c->job_json : "?");
+        return;
     }
     fprintf(out, "\n  weights       ");
     double norm = 0;

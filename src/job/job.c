@@ -178,6 +178,9 @@ static const key_def KEYS[] = {
      "noise scale measured from the ranks' gradients exceeds the batch size"},
     {"batch.max_size", K_INT, F(batch.max_size), 0, "4096", NULL, 1, 9.007199254740992e15,
      "batch.adaptive: the largest global batch"},
+    {"model.class_weight", K_STR, F(model.class_weight), 0, "\"none\"", NULL, 0, 0,
+     "mlp: weights of the classes in the training loss: \"none\", \"balanced\" (n / (classes x "
+     "rows of the class), over the training rows) or one number per class, \"1,20\""},
     {"dtype", K_STR, F(dtype), 0, "\"float64\"", "float64|float32", 0, 0,
      "storage of the training rows in memory for the gradient optimizers (float32: half the "
      "memory and memory traffic; gradients are still summed in float64); the exact/newton/lbfgs "

@@ -81,13 +81,15 @@ mb_err mb__class_report(const mb_comm *c, mb_model_type t, const double *out, co
         err = mb_metrics_classification(metrics_path, &r);
         if (!err && progress) {
             if (binary)
-                printf("mbatch: validation: accuracy %.4f  precision %.4f  recall %.4f  F1 %.4f  "
-                       "ROC AUC %.6f\n",
-                       r.accuracy, pr[1], rc[1], f1[1], auc);
+                printf(
+                    "mbatch: classification: accuracy %.4f  precision %.4f  recall %.4f  F1 %.4f  "
+                    "ROC AUC %.6f\n",
+                    r.accuracy, pr[1], rc[1], f1[1], auc);
             else
-                printf("mbatch: validation: accuracy %.4f over %lld classes (per-class precision, "
-                       "recall and F1 in metrics.h5 /classification)\n",
-                       r.accuracy, (long long)kc);
+                printf(
+                    "mbatch: classification: accuracy %.4f over %lld classes (per-class precision, "
+                    "recall and F1 in metrics.h5 /classification)\n",
+                    r.accuracy, (long long)kc);
         }
     }
     err = mb_agree(c, err, NULL);

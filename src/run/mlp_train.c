@@ -35,6 +35,39 @@ mb_err mb__mlp_from_job(const mb_job *job, int64_t d, int64_t k, mb_mlp *m) {
     return MB_OK;
 }
 
+/* model.class_weight into w[0..nc): "none" leaves *on 0; "balanced" weighs class c by
+ * n / (nc n_c) over the global training rows; a list gives the numbers. Collective. */
+static mb_err class_weights(const mb_comm *c, const mb_job *job, const double *y, int64_t m,
+                            int64_t nc, double *w, int *on) {
+    const char *s = job->model.class_weight ? job->model.class_weight : "none";
+    *on = 0;
+    if (strcmp(s, "none") == 0) return MB_OK;
+    *on = 1;
+    if (strcmp(s, "balanced") == 0) {
+        for (int64_t j = 0; j < nc; j++) w[j] = 0;
+        for (int64_t i = 0; i < m; i++) w[(int64_t)y[i]] += 1;
+        mb_allreduce_sum(c, w, nc);
+        double n = 0;
+        for (int64_t j = 0; j < nc; j++) n += w[j];
+        /* A class absent from the training rows never weighs a row: any value will do. */
+        for (int64_t j = 0; j < nc; j++) w[j] = w[j] > 0 ? n / ((double)nc * w[j]) : 1.0;
+        return MB_OK;
+    }
+    const char *p = s;
+    for (int64_t j = 0; j < nc; j++) {
+        char *end;
+        w[j] = strtod(p, &end);
+        if (end == p || !(w[j] >= 0) || !isfinite(w[j]) || (j + 1 < nc && *end != ',') ||
+            (j + 1 == nc && *end != '\0'))
+            return mb_error_set(MB_EUSAGE,
+                                "model.class_weight is \"%s\"; expected \"none\", \"balanced\" or "
+                                "%lld non-negative numbers separated by commas",
+                                s, (long long)nc);
+        p = end + 1;
+    }
+    return MB_OK;
+}
+
 /* The kernels' batch-norm sums, taken over every rank. */
 static void reduce_sum(void *ctx, double *buf, int64_t n) {
     mb_allreduce_sum((const mb_comm *)ctx, buf, n);
@@ -67,7 +100,7 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
     int resumed = 0;
     mb_mlp m;
     mb_mlp_pass *pass = NULL;
-    double *gsum = NULL, *best_theta = NULL, *vout = NULL;
+    double *gsum = NULL, *best_theta = NULL, *vout = NULL, *cw = NULL;
     char metrics_path[4096];
     snprintf(metrics_path, sizeof metrics_path, "%s/metrics.h5", job->run_dir);
 
@@ -83,6 +116,13 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
     if (o->resume) MB_TRY(mb__try_resume(c, job, &s, &resumed));
     MB_TRY(mb__load(c, job, &s, resumed));
     MB_TRY(mb_agree(c, mb__mlp_from_job(job, s.d, s.k, &m), NULL));
+    int64_t ncls = m.head == MB_MODEL_SOFTMAX ? s.k : 2;
+    int weighted = 0;
+    cw = mb__alloc(sizeof(double) * (size_t)ncls, "the class weights");
+    MB_TRY(mb_agree(c, cw ? MB_OK : MB_EENV, NULL));
+    if (m.head != MB_MODEL_LINEAR)
+        MB_TRY(mb_agree(c, class_weights(c, job, s.ytr, s.mt, ncls, cw, &weighted), NULL));
+    if (weighted) m.class_weight = cw;
     if (resumed) {
         err = c->rank == 0 ? mb__check_same_data(&s) : MB_OK;
         if (!err && (s.ck.model_type != MB_MODEL_MLP || s.ck.nparam != m.nparam))
@@ -345,6 +385,7 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
     MB_TRY(mb__finish(c, job, &s, compute_total, t_start, res));
 out:
     free(vout);
+    free(cw);
     free(best_theta);
     free(gsum);
     mb_mlp_pass_free(pass);

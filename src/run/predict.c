@@ -14,6 +14,8 @@
 #include "mbatch/trees_io.h"
 #include "shared.h"
 #include "trees.h"
+#include "class_report.h"
+#include "mlp_train.h"
 
 mb_err mb_predict(const mb_comm *c, const mb_predict_opts *o) {
     mb_err err = MB_OK;
@@ -21,6 +23,7 @@ mb_err mb_predict(const mb_comm *c, const mb_predict_opts *o) {
     mb_job *job = NULL;
     mb_dataset *ds = NULL;
     double *raw = NULL, *y = NULL, *X = NULL, *pred = NULL, *label = NULL;
+    mb_mlp_pass *pass = NULL; /* an MLP's activations */
     memset(&ck, 0, sizeof ck);
     double t0 = mb_wtime();
 
@@ -57,7 +60,21 @@ mb_err mb_predict(const mb_comm *c, const mb_predict_opts *o) {
                                ck.columns[j]);
     MB_TRY(mb_agree(c, err, NULL));
     mb_shard_bounds(n, c->rank, c->size, &lo, &hi);
-    int64_t m = hi - lo, kout = ck.model_type == MB_MODEL_SOFTMAX ? ck.k : 1;
+    /* An MLP answers like the linear model of its head. */
+    mb_model_type t = (mb_model_type)ck.model_type;
+    mb_model_type head = t == MB_MODEL_MLP ? mb__job_label_type(job) : t;
+    int regression = head == MB_MODEL_LINEAR || head == MB_MODEL_HUBER;
+    mb_mlp net;
+    if (t == MB_MODEL_MLP) {
+        err = mb__mlp_from_job(job, ck.d, ck.k, &net);
+        if (!err && net.nparam != ck.nparam)
+            err = mb_error_set(MB_EIO, "%s: %lld parameters, its network needs %lld", o->model,
+                               (long long)ck.nparam, (long long)net.nparam);
+        if (!err && !(pass = mb_mlp_pass_new(&net, 256)))
+            err = mb_error_set(MB_EENV, "rank %d: out of memory for the network", c->rank);
+    }
+    MB_TRY(mb_agree(c, err, NULL));
+    int64_t m = hi - lo, kout = head == MB_MODEL_SOFTMAX ? ck.k : 1;
     int has_y = mb_dataset_has_target(ds);
     raw = mb__alloc(sizeof(double) * (size_t)(m * ncol), "the raw shard");
     y = mb__alloc(sizeof(double) * (size_t)m, "the labels");
@@ -69,14 +86,19 @@ mb_err mb_predict(const mb_comm *c, const mb_predict_opts *o) {
 
     mb_pre_expand(raw, m, ncol, ck.ncat, (const int64_t *const *)ck.cats, X);
     mb_pre_apply(X, m, ck.d, ck.mean, ck.std);
-    mb_model_type t = (mb_model_type)ck.model_type;
-    mb_model_predict(t, X, m, ck.d, ck.k, ck.theta, pred);
-    /* The label column: the value (linear), 1 if P(y=1) >= 0.5 (logistic), the argmax. */
+    if (t == MB_MODEL_MLP)
+        mb_mlp_predict(&net, pass, X, m, ck.theta, pred);
+    else
+        mb_model_predict(t, X, m, ck.d, ck.k, ck.theta, pred);
+    /* The label column: the value (linear, huber), 1 if P(y=1) >= 0.5 (logistic) or the decision
+     * value is >= 0 (svm), the argmax. */
     for (int64_t i = 0; i < m; i++) {
-        if (t == MB_MODEL_LINEAR) {
+        if (regression) {
             label[i] = pred[i];
-        } else if (t == MB_MODEL_LOGISTIC) {
+        } else if (head == MB_MODEL_LOGISTIC) {
             label[i] = pred[i] >= 0.5 ? 1.0 : 0.0;
+        } else if (head == MB_MODEL_HINGE || head == MB_MODEL_SQUARED_HINGE) {
+            label[i] = pred[i] >= 0 ? 1.0 : 0.0;
         } else {
             int64_t best = 0;
             for (int64_t j = 1; j < kout; j++)
@@ -90,7 +112,7 @@ mb_err mb_predict(const mb_comm *c, const mb_predict_opts *o) {
         /* With a target present, report how good the predictions are. */
         double acc[2] = {0, 0};
         for (int64_t i = 0; i < m; i++) {
-            if (t == MB_MODEL_LINEAR)
+            if (regression)
                 acc[0] += (label[i] - y[i]) * (label[i] - y[i]);
             else
                 acc[0] += label[i] == y[i];
@@ -99,13 +121,16 @@ mb_err mb_predict(const mb_comm *c, const mb_predict_opts *o) {
         mb_allreduce_sum(c, acc, 2);
         if (c->rank == 0 && o->progress)
             printf("mbatch: %s on %lld rows: %s %.6g\n", mb__model_name(t), (long long)n,
-                   t == MB_MODEL_LINEAR ? "rmse" : "accuracy",
-                   t == MB_MODEL_LINEAR ? sqrt(acc[0] / acc[1]) : acc[0] / acc[1]);
+                   regression ? "rmse" : "accuracy",
+                   regression ? sqrt(acc[0] / acc[1]) : acc[0] / acc[1]);
+        /* Classifiers: confusion matrix, precision, recall, F1 and ROC AUC into the file. */
+        MB_TRY(mb__class_report(c, head, pred, y, m, ck.k, o->out, o->progress));
     }
     if (c->rank == 0 && o->progress)
         printf("mbatch: wrote %s (%lld rows, %lld column%s) in %.2f s\n", o->out, (long long)n,
                (long long)kout, kout == 1 ? "" : "s", mb_wtime() - t0);
 out:
+    mb_mlp_pass_free(pass);
     mb_dataset_close(ds);
     mb_job_free(job);
     mb_ckpt_clear(&ck);

@@ -32,12 +32,16 @@ static double label_for(mb_model_type head, int64_t k, double u) {
     return u < 0.5 ? 0.0 : 1.0;
 }
 
+/* Class weights of the next checks (NULL: none). */
+static const double *class_weights;
+
 /* Central differences of the summed loss against mb_mlp_grad, every trainable parameter. */
 static void mlp_check(int nh, const int64_t *hidden, mb_activation act, int bn, mb_model_type head,
                       int64_t k, uint64_t seed) {
     int64_t rows = 13, d = 4;
     mb_mlp m;
     assert_int_equal(mb_mlp_setup(&m, d, k, nh, hidden, act, bn, head), 0);
+    m.class_weight = head == MB_MODEL_LINEAR ? NULL : class_weights;
     double *X = malloc(sizeof(double) * (size_t)(rows * d)), *y = malloc(sizeof(double) * rows);
     double *theta = malloc(sizeof(double) * (size_t)m.nparam);
     double *g = calloc((size_t)m.nparam, sizeof(double));
@@ -92,6 +96,12 @@ static void test_mlp_gradients(void **state) {
             mlp_check(2, h2, acts[a], bn, MB_MODEL_LINEAR, 1, 31 + (uint64_t)a);
         }
     mlp_check(0, NULL, MB_ACT_TANH, 0, MB_MODEL_SOFTMAX, 3, 41);
+    /* Class weights scale each row's loss and gradient, batch norm's sums included. */
+    static const double cw[3] = {0.3, 2.5, 1.7};
+    class_weights = cw;
+    mlp_check(2, h2, MB_ACT_TANH, 1, MB_MODEL_SOFTMAX, 3, 51);
+    mlp_check(1, h1, MB_ACT_SIGMOID, 1, MB_MODEL_LOGISTIC, 1, 52);
+    class_weights = NULL;
 }
 
 /* Batch norm normalizes over the batch: with the running statistics set to the batch's own

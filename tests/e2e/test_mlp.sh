@@ -1,0 +1,128 @@
+# test_mlp.sh - the MLP end to end: batch norm synchronized over the global mini-batch (the same
+# weights to 1e-10 on 1, 2 and 4 ranks), >= 97% validation accuracy on two spirals where logistic
+# regression stays <= 70%, ROC AUC and F1 of /classification equal scikit-learn's (binary MLP and
+# SVM, per-class F1 of a softmax MLP), predict/inspect of the new models, and the jobs/ examples.
+source "$(dirname "$0")/lib.sh"
+
+# ---- data: two noisy interleaved spirals (numpy) and generated linear data -----------------
+"$PYTHON" - <<'PY'
+import h5py, numpy as np
+rng = np.random.default_rng(1)
+def spirals(n, name):
+    t = np.sqrt(rng.uniform(0, 1, n)) * 3 * np.pi
+    lab = rng.integers(0, 2, n)
+    s = np.where(lab == 1, 1.0, -1.0)
+    X = np.stack([s * t * np.cos(t), s * t * np.sin(t)], 1) + rng.normal(0, 0.2, (n, 2))
+    with h5py.File(name, "w") as f:
+        f["X"] = X
+        f["y"] = lab.astype(np.float64)
+spirals(2000, "spirals.h5")
+spirals(1000, "spirals_test.h5")
+PY
+"$MBATCH" gen --kind softmax --rows 3000 --cols 8 --classes 3 --seed 4 --out soft.h5 >/dev/null
+"$MBATCH" gen --kind logistic --rows 4000 --cols 10 --seed 6 --out bin.h5 >/dev/null
+"$MBATCH" gen --kind linear --rows 3000 --cols 5 --noise 0.5 --seed 8 --out lin.h5 >/dev/null
+
+# mjob NAME EPOCHS BATCH [MODEL KEYS]: an MLP job on the spirals.
+mjob() {
+    job "$1.json" "{\"name\": \"$1\", \"dataset\": {\"path\": \"spirals.h5\", \"X\": \"/X\",
+      \"y\": \"/y\", \"validation_fraction\": 0.2}, \"model\": {\"type\": \"mlp\", ${4:-\"hidden\": [32, 32], \"batch_norm\": true}},
+      \"optimizer\": {\"type\": \"adam\", \"lr\": 0.01}, \"batch\": {\"size\": $3}, \"epochs\": $2,
+      \"seed\": 3, \"checkpoint\": {\"every_epochs\": 0}, \"run_dir\": \"$1\"}"
+}
+
+# ---- 1. batch norm over the global batch: 1, 2 and 4 ranks give the same weights ------------
+mjob bn 3 100
+for np in 1 2 4; do
+    mb $np train bn.json --set run_dir=bn$np --quiet >/dev/null || fail "bn training on $np ranks"
+done
+"$PYTHON" - <<'PY' || fail "batch-norm weights differ between rank counts"
+import h5py, numpy as np
+t = {n: h5py.File("bn%d/model.h5" % n, "r")["model/theta"][:] for n in (1, 2, 4)}
+for n in (2, 4):
+    d = np.max(np.abs(t[n] - t[1]))
+    print("ranks %d vs 1: max |theta difference| %.3g over %d values (BN running stats included)"
+          % (n, d, t[1].size))
+    assert d <= 1e-10, d
+assert np.max(np.abs(t[1])) > 0.1
+PY
+
+# ---- 2. nonlinear task: MLP >= 97%, logistic regression <= 70% ------------------------------
+mjob spiral 25 100
+mb 2 train spiral.json --quiet >/dev/null || fail "mlp training"
+job logi.json '{"name": "logi", "dataset": {"path": "spirals.h5", "X": "/X", "y": "/y",
+  "validation_fraction": 0.2}, "model": {"type": "logistic"}, "optimizer": {"type": "adam",
+  "lr": 0.05}, "batch": {"size": 100}, "epochs": 25, "seed": 3, "run_dir": "logi",
+  "checkpoint": {"every_epochs": 0}}'
+mb 2 train logi.json --quiet >/dev/null || fail "logistic training"
+"$PYTHON" - <<'PY' || fail "accuracy on the spirals"
+import h5py
+mlp = h5py.File("spiral/metrics.h5", "r")["epochs"]["val_metric"][-1]
+logi = h5py.File("logi/metrics.h5", "r")["epochs"]["val_metric"][-1]
+print("two spirals, validation accuracy: mlp %.4f (need >= 0.97), logistic %.4f (need <= 0.70)"
+      % (mlp, logi))
+assert mlp >= 0.97 and logi <= 0.70
+PY
+
+# ---- 3. classification metrics vs scikit-learn ------------------------------------------------
+mb 3 predict --model spiral/model.h5 --data spirals_test.h5 --out p_mlp.h5 --quiet ||
+    fail "mlp predict"
+job svm.json '{"name": "svm", "dataset": {"path": "bin.h5", "X": "/X", "y": "/y",
+  "validation_fraction": 0.25}, "model": {"type": "svm", "loss": "squared_hinge", "l2": 1e-3},
+  "optimizer": {"type": "sgd", "lr": 0.05}, "batch": {"size": 200}, "epochs": 5, "seed": 2,
+  "run_dir": "svm", "checkpoint": {"every_epochs": 0}}'
+mb 2 train svm.json --quiet >/dev/null || fail "svm training"
+mb 4 predict --model svm/model.h5 --data bin.h5 --out p_svm.h5 --quiet || fail "svm predict"
+mjob soft 8 100 '"hidden": [16], "activation": "tanh", "output": "softmax"'
+sed -i 's/spirals.h5/soft.h5/' soft.json
+mb 2 train soft.json --quiet >/dev/null || fail "softmax mlp training"
+mb 3 predict --model soft/model.h5 --data soft.h5 --out p_soft.h5 --quiet || fail "softmax predict"
+"$PYTHON" - <<'PY' || fail "classification metrics differ from scikit-learn"
+import h5py, numpy as np
+from sklearn.metrics import roc_auc_score, f1_score, precision_score, recall_score, confusion_matrix
+for pred, data in (("p_mlp.h5", "spirals_test.h5"), ("p_svm.h5", "bin.h5")):
+    f = h5py.File(pred, "r")
+    s = f["predictions"][:]
+    y = h5py.File(data, "r")["y"][:]
+    c = f["classification"]
+    thr = c.attrs["threshold"]
+    auc, f1 = roc_auc_score(y, s), f1_score(y, s >= thr)
+    print("%s: ROC AUC %.15f (sklearn %.15f), F1 %.15f (sklearn %.15f)"
+          % (pred, c.attrs["auc"], auc, c.attrs["f1_binary"], f1))
+    assert abs(c.attrs["auc"] - auc) <= 1e-12
+    assert abs(c.attrs["f1_binary"] - f1) <= 1e-15
+    assert abs(c.attrs["precision_binary"] - precision_score(y, s >= thr)) <= 1e-15
+    assert abs(c.attrs["recall_binary"] - recall_score(y, s >= thr)) <= 1e-15
+    assert (c["confusion"][:] == confusion_matrix(y, s >= thr)).all()
+f = h5py.File("p_soft.h5", "r")
+y = h5py.File("soft.h5", "r")["y"][:]
+lab = f["label"][:]
+c = f["classification"]
+ref = f1_score(y, lab, average=None)
+print("softmax mlp: per-class F1", c["f1"][:], "sklearn", ref)
+assert np.max(np.abs(c["f1"][:] - ref)) <= 1e-15
+assert (c["confusion"][:] == confusion_matrix(y, lab)).all()
+# The training run wrote the validation report too.
+m = h5py.File("spiral/metrics.h5", "r")["classification"]
+assert m.attrs["rows"] == 400 and 0.97 <= m.attrs["accuracy"] <= 1
+PY
+
+# ---- 4. inspect and the job examples ----------------------------------------------------------
+"$MBATCH" inspect spiral/model.h5 | grep -q "mlp" || fail "inspect does not name the mlp"
+"$MBATCH" inspect svm/model.h5 | grep -q "svm (squared hinge)" || fail "inspect svm"
+"$MBATCH" gen --kind transactions --rows 6000 --seed 5 --out tx.h5 >/dev/null
+for j in mlp_spirals svm_sentiment huber fraud_mlp; do
+    case $j in
+    mlp_spirals) data=spirals.h5 ;;
+    svm_sentiment) data=sent.h5 ;;
+    huber) data=lin.h5 ;;
+    fraud_mlp) data=tx.h5 ;;
+    esac
+    [ -f sent.h5 ] || "$MBATCH" gen --kind logistic --rows 5000 --cols 200 --seed 9 --out sent.h5 \
+        >/dev/null
+    mb 2 train "$SRC_DIR/jobs/$j.json" --set dataset.path="$data" --set run_dir="job_$j" \
+        --set epochs=2 --quiet >/dev/null || fail "jobs/$j.json"
+    [ -f "job_$j/model.h5" ] || fail "jobs/$j.json wrote no model"
+    echo "ok: jobs/$j.json"
+done
+echo "PASSED"
