@@ -11,6 +11,7 @@
 #include "mbatch/partition.h"
 #include "mbatch/place.h"
 #include "mbatch/preprocess.h"
+#include "bigmem.h"
 #include "guard.h"
 #include "repro_run.h"
 #include "lock.h"
@@ -165,7 +166,7 @@ mb_err mb__load(const mb_comm *c, const mb_job *job, mb__state *s, int have_prep
     }
     MB_TRY(mb_agree(c, err, NULL));
     s->d = mb_pre_width(s->ncol, s->ck.ncat);
-    s->Xtr = mb__alloc(sizeof(double) * (size_t)(s->mt * s->d), "the training shard");
+    s->Xtr = mb__alloc_rows(sizeof(double) * (size_t)(s->mt * s->d), "the training shard");
     s->ytr = mb__alloc(sizeof(double) * (size_t)s->mt, "the training labels");
     s->Xva = mb__alloc(sizeof(double) * (size_t)(s->mv * s->d), "the validation shard");
     s->yva = mb__alloc(sizeof(double) * (size_t)s->mv, "the validation labels");

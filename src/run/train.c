@@ -17,6 +17,7 @@
 #include "mbatch/place.h"
 #include "mbatch/preprocess.h"
 #include "core/fault.h"
+#include "bigmem.h"
 #include "guard.h"
 #include "lock.h"
 #include "shared.h"
@@ -144,7 +145,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     mb_dtype dt = job->dtype && strcmp(job->dtype, "float32") == 0 ? MB_DTYPE_F32 : MB_DTYPE_F64;
     const void *Xs = s.Xtr;
     if (dt == MB_DTYPE_F32) {
-        x32 = mb__alloc(sizeof(float) * (size_t)(s.mt * s.d), "the float32 training shard");
+        x32 = mb__alloc_rows(sizeof(float) * (size_t)(s.mt * s.d), "the float32 training shard");
         if (x32) {
             mb_dtype_store(dt, s.Xtr, s.mt * s.d, x32);
             Xs = x32;

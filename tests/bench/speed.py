@@ -9,7 +9,7 @@ rows = int(os.environ.get("SPEED_ROWS", "1000000"))
 cols = int(os.environ.get("SPEED_COLS", "64"))
 repeats = int(os.environ.get("SPEED_REPEATS", "3"))
 l2 = 1e-4
-work = os.environ.get("BENCH_DIR", "/tmp/mbatch-bench")
+work = os.environ.get("BENCH_DIR", "/tmp/mbatch-bench-speed")
 os.makedirs(work, exist_ok=True)
 os.chdir(work)
 env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
