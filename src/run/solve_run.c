@@ -476,6 +476,13 @@ static mb_err newton_solve(solver *v, double *theta, recorder *rc, int64_t start
                 "mbatch: warning: newton stopped after optimizer.max_iter = %lld iterations with "
                 "max |gradient| %.3g > optimizer.tol %g\n",
                 (long long)max_iter, max_abs(g, np), tol);
+    if (!err && flat && max_abs(g, np) > tol && rc->on && v->c->rank == 0)
+        fprintf(stderr,
+                "mbatch: warning: newton stopped at iteration %lld: the Newton step no longer "
+                "changes the objective %.6g measurably, but max |gradient| is %.3g > "
+                "optimizer.tol %g; with model.l2 = %g the classes may be separable (the optimum "
+                "is at infinite weights): set model.l2 > 0\n",
+                (long long)it, f, max_abs(g, np), tol, v->l2);
     *iters = it;
     *fout = f;
 done:
