@@ -73,10 +73,10 @@ static void reduce_sum(void *ctx, double *buf, int64_t n) {
     mb_allreduce_sum((const mb_comm *)ctx, buf, n);
 }
 
-/* Gradient noise scale B_noise = tr(Sigma) / |G|^2 from the epoch's reduced mini-batch gradients
- * g_t (means over B rows): E|g_t|^2 = |G|^2 + tr(Sigma) / B, so with the epoch's mean gradient
- * gbar over nb steps, tr(Sigma) / B ~ (mean |g_t|^2 - |gbar|^2) * nb / (nb - 1). Every rank holds
- * the same reduced gradients, so every rank reaches the same decision. */
+/* Gradient noise scale B_noise = tr(Sigma) / |G|^2 on one rank, from the epoch's mini-batch
+ * gradients g_t (means over B rows): E|g_t|^2 = |G|^2 + tr(Sigma) / B, so with the epoch's mean
+ * gradient gbar over nb steps, tr(Sigma) / B ~ (mean |g_t|^2 - |gbar|^2) * nb / (nb - 1). Every
+ * rank holds the same reduced gradients, so every rank reaches the same decision. */
 static double noise_scale(double sum_sq, const double *gsum, int64_t n, int64_t steps, int64_t B) {
     if (steps < 2) return 0;
     double mean_sq = sum_sq / (double)steps, bar = 0;
@@ -153,7 +153,9 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
     int64_t max_rows = cap < s.mt ? cap : s.mt;
     pass = mb_mlp_pass_new(&m, max_rows > 256 ? max_rows : 256);
     if (!pass) err = mb_error_set(MB_EENV, "rank %d: out of memory for the network", c->rank);
-    s.pkt = mb__alloc(sizeof(double) * (size_t)(ntr + 3), "the gradient");
+    /* The packet: gradient, loss, rows, stop flag, and for batch.adaptive the squared norm of
+     * this rank's own mean gradient and whether it had rows (the noise scale's small batch). */
+    s.pkt = mb__alloc(sizeof(double) * (size_t)(ntr + 5), "the gradient");
     gsum = mb__alloc(sizeof(double) * (size_t)ntr, "the gradient sum");
     s.order = mb__alloc(sizeof(int64_t) * (size_t)(s.mt + 1), "the epoch order");
     s.boff = mb__alloc(sizeof(int64_t) * (size_t)(nbmax + 1), "the batch offsets");
@@ -230,7 +232,7 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
     for (int64_t e = s.ck.epoch; e < job->epochs; e++) {
         double t_epoch = mb_wtime(), compute_s = 0, comm_s = 0;
         double lr = mb_lr_at(&sched, job->optimizer.lr, e, job->epochs);
-        double loss_acc = 0, grad_norm = 0, sum_sq = 0;
+        double loss_acc = 0, grad_norm = 0, sum_sq = 0, big_acc = 0, noise_acc = 0;
         int64_t seen = 0, steps = 0, nb = mb_batch_count(s.n_train, B);
         int stop = 0;
         mb_epoch_order(s.t_lo, s.t_lo + s.mt, s.n_train, B, (uint64_t)job->seed, e, s.order, s.boff,
@@ -249,8 +251,15 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
                                  reduce_sum, (void *)c);
             g[ntr + 1] = (double)(r1 - r0);
             g[ntr + 2] = mb__signal_pending() ? 1.0 : 0.0;
+            g[ntr + 3] = g[ntr + 4] = 0;
+            if (job->batch.adaptive && r1 > r0) {
+                double sq = 0, inv_n = 1.0 / (double)(r1 - r0);
+                for (int64_t j = 0; j < ntr; j++) sq += (g[j] * inv_n) * (g[j] * inv_n);
+                g[ntr + 3] = sq;
+                g[ntr + 4] = 1;
+            }
             double t1 = mb_wtime();
-            mb_allreduce_sum(c, g, ntr + 3);
+            mb_allreduce_sum(c, g, ntr + 5);
             double t2 = mb_wtime();
             stop = stop || g[ntr + 2] > 0;
             double count = g[ntr + 1], inv = 1.0 / count, loss = g[ntr] * inv, norm2 = 0;
@@ -270,6 +279,14 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
                 s.skipped_steps++;
             } else {
                 sum_sq += norm2;
+                /* Two batch sizes at once: each rank's b rows and the global B rows give
+                 * E|G_b|^2 = |G|^2 + tr(Sigma)/b for both, so unbiased estimates of |G|^2 and
+                 * tr(Sigma) (McCandlish et al. 2018, appendix A.1), averaged over the epoch. */
+                if (g[ntr + 4] >= 2) {
+                    double parts = g[ntr + 4], small2 = g[ntr + 3] / parts, bs = count / parts;
+                    big_acc += (count * norm2 - bs * small2) / (count - bs);
+                    noise_acc += (small2 - norm2) / (1.0 / bs - 1.0 / count);
+                }
                 for (int64_t j = 0; j < ntr; j++) gsum[j] += g[j];
                 steps++;
                 grad_norm = mb_clip_norm(g, ntr, job->optimizer.clip_norm);
@@ -311,7 +328,11 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
         if (sched.type == MB_SCHED_PLATEAU) mb_plateau_update(&sched, row.val_loss);
         /* Adaptive batch: a noise scale above the batch says a larger batch still cuts the steps
          * needed almost in proportion (McCandlish et al. 2018), so the next epoch doubles it. */
-        double bnoise = job->batch.adaptive ? noise_scale(sum_sq, gsum, ntr, steps, B) : 0;
+        double bnoise = 0;
+        if (job->batch.adaptive && c->size >= 2)
+            bnoise = big_acc > 0 ? noise_acc / big_acc : 0;
+        else if (job->batch.adaptive)
+            bnoise = noise_scale(sum_sq, gsum, ntr, steps, B);
         if (job->batch.adaptive && bnoise > (double)B && 2 * B <= cap) {
             B *= 2;
             s.ck.batch_size = B;
