@@ -4,12 +4,13 @@
  * as a fixed-point integer in base 2^32 digits stored in signed 64-bit words, whose lowest digit
  * weighs 2^-1088 (below the smallest subnormal, 2^-1074) and whose top word reaches past DBL_MAX.
  * Adding a double touches three words; each word has 31 bits of carry-save slack, so 2^30 adds
- * go between carry propagations (done automatically), and normalized accumulators of up to 2^31
- * ranks can be summed word by word with integer additions (MPI_INT64_T, MPI_SUM) without
- * overflow. Because integer addition is associative, the sum does not depend on the order of the
- * adds or on how they were split among accumulators; mb_sacc_round then rounds the exact sum once
- * to the nearest double (ties to even). Infinities and NaNs are counted apart: a sum with a NaN,
- * or with both infinities, rounds to NaN; with one kind of infinity, to that infinity.
+ * go between carry propagations (done automatically), and carried accumulators (mb_sacc_normalize
+ * or mb_sacc_balance) of up to 2^31 ranks can be summed word by word with integer additions
+ * (MPI_INT64_T, MPI_SUM) without overflow. Because integer addition is associative, the sum
+ * does not depend on the order of the adds or on how they were split among accumulators;
+ * mb_sacc_round then rounds the exact sum once to the nearest double (ties to even). Infinities
+ * and NaNs are counted apart: a sum with a NaN, or with both infinities, rounds to NaN; with one
+ * kind of infinity, to that infinity.
  *
  *     mb_superacc a;
  *     mb_sacc_zero(&a, 1);

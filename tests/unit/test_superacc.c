@@ -50,7 +50,7 @@ static int same_bits(double a, double b) {
     do {                                                                                           \
         double g_ = (got), w_ = (want);                                                            \
         if (!same_bits(g_, w_)) {                                                                  \
-            fprintf(stderr, "%s:%d: got %a (%.17g), want %a (%.17g)\n", __FILE__, __LINE__, g_,   \
+            fprintf(stderr, "%s:%d: got %a (%.17g), want %a (%.17g)\n", __FILE__, __LINE__, g_,    \
                     g_, w_, w_);                                                                   \
             fail();                                                                                \
         }                                                                                          \
@@ -184,7 +184,7 @@ static void test_fsum_oracle(void **state) {
     for (int trial = 0; trial < 1500; trial++) {
         int n = (int)uniform_int(1, N), mode = trial % 4;
         for (int i = 0; i < n; i++) {
-            if (mode == 0) x[i] = random_double(-1074, 990); /* anything */
+            if (mode == 0) x[i] = random_double(-1074, 990);   /* anything */
             if (mode == 1) x[i] = random_double(-1074, -1000); /* subnormal territory */
             if (mode == 2) x[i] = random_double(-1074, -1022) * (i % 2 ? 1 : 1e300); /* mixed */
             if (mode == 3) x[i] = i % 2 ? -x[i - 1] * (1 + ldexp(1, -52)) : random_double(-60, 60);
