@@ -90,6 +90,7 @@ typedef struct mb_job {
         int respect_launcher; /* keep a binding the launcher already made */
     } placement;
     char *dtype; /* storage of the training rows in memory: "float64" or "float32" */
+    int64_t threads; /* gradient threads per rank */
     char *canonical;    /* the canonical JSON of everything above */
 } mb_job;
 

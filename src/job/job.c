@@ -185,6 +185,10 @@ static const key_def KEYS[] = {
      "storage of the training rows in memory for the gradient optimizers (float32: half the "
      "memory and memory traffic; gradients are still summed in float64); the exact/newton/lbfgs "
      "solvers, trees and mlp keep float64"},
+    {"threads", K_INT, F(threads), 0, "1", NULL, 1, 1024,
+     "threads per rank computing each step's gradient (sgd/adam outside reproducible mode): "
+     "thread t of rank r takes the rows rank r * threads + t of ranks * threads ranks would, "
+     "so 1 rank x 2 threads gives the bits of 2 ranks; bind the rank to as many cores"},
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 

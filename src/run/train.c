@@ -18,6 +18,7 @@
 #include "mbatch/preprocess.h"
 #include "core/fault.h"
 #include "bigmem.h"
+#include "threads.h"
 #include "guard.h"
 #include "lock.h"
 #include "shared.h"
@@ -80,6 +81,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     int resumed = 0, tty = c->rank == 0 && o->progress && live_progress();
     double *best_theta = NULL; /* early stopping: the weights of the best epoch so far */
     float *x32 = NULL;         /* dtype float32: the training rows, narrowed */
+    mb__pool *pool = NULL;     /* threads > 1: the rank's gradient threads */
     char metrics_path[4096];
     snprintf(metrics_path, sizeof metrics_path, "%s/metrics.h5", job->run_dir);
 
@@ -156,6 +158,9 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
             }
         }
     }
+    if (!err && job->threads > 1 && !job->reproducible)
+        if (!(pool = mb__pool_create(&s, c, (uint64_t)job->seed, (int)job->threads)))
+            err = mb_error_code();
     MB_TRY(mb_agree(c, err ? err : mb_error_code(), NULL));
     if (resumed) {
         if (s.ck.opt_v) memcpy(s.opt.v, s.ck.opt_v, sizeof(double) * (size_t)s.nparam);
@@ -234,8 +239,11 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
                 mb__repro_grad(&s, t, Xs, dt, s.ytr, r0, r1, full ? NULL : s.order, theta);
             } else {
                 memset(g, 0, sizeof(double) * (size_t)s.nparam);
-                g[s.nparam] = mb_kernel_grad(t, Xs, dt, s.ytr, full ? NULL : s.order + r0,
-                                             r1 - r0, s.d, s.k, theta, g, s.work);
+                const int64_t *idx = full ? NULL : s.order + r0;
+                g[s.nparam] = pool ? mb__pool_grad(pool, t, Xs, dt, s.ytr, idx, r1 - r0, s.d, s.k,
+                                                   theta, g)
+                                   : mb_kernel_grad(t, Xs, dt, s.ytr, idx, r1 - r0, s.d, s.k,
+                                                    theta, g, s.work);
                 g[s.nparam + 1] = (double)(r1 - r0);
             }
             if (mb__fault("grad_nan")) g[0] = NAN;
@@ -428,6 +436,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
 out:
     free(best_theta);
     free(x32);
+    mb__pool_free(pool);
     mb__state_free(&s);
     return err;
 }

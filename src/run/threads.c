@@ -1,0 +1,178 @@
+/* threads.c - a pool of worker threads computing pieces of one step's gradient. */
+#include "threads.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mbatch/partition.h"
+#include "mbatch/error.h"
+#include "shared.h"
+
+typedef struct piece {
+    pthread_t tid;
+    struct mb__pool *pool;
+    int t;
+    double *g, *work, loss; /* this thread's sums */
+} piece;
+
+struct mb__pool {
+    int n, started; /* threads, and workers running */
+    int64_t *cut;      /* thread t takes local training offsets [cut[t], cut[t+1]) */
+    int64_t nparam, d; /* of the current step */
+    piece *pieces;
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    uint64_t gen;   /* bumped per step; workers run when it changes */
+    int pending;    /* workers still computing the current step */
+    int quit;
+    /* The current step. */
+    mb_model_type type;
+    const void *X;
+    mb_dtype dt;
+    const double *y, *theta;
+    const int64_t *idx;
+    int64_t rows, k;
+};
+
+/* First position in the step's rows whose local offset is >= off. */
+static int64_t split_at(const mb__pool *p, int64_t off) {
+    if (!p->idx) return off < 0 ? 0 : off > p->rows ? p->rows : off;
+    int64_t lo = 0, hi = p->rows;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (p->idx[mid] < off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void run_piece(piece *pc) {
+    mb__pool *p = pc->pool;
+    int64_t a = split_at(p, p->cut[pc->t]), b = split_at(p, p->cut[pc->t + 1]);
+    memset(pc->g, 0, sizeof(double) * (size_t)p->nparam);
+    pc->loss = 0;
+    if (b > a)
+        pc->loss = mb_kernel_grad(p->type, p->idx ? p->X : (const char *)p->X + a * p->d *
+                                                                            mb_dtype_size(p->dt),
+                                  p->dt, p->idx ? p->y : p->y + a, p->idx ? p->idx + a : NULL,
+                                  b - a, p->d, p->k, p->theta, pc->g, pc->work);
+}
+
+static void *worker(void *arg) {
+    piece *pc = arg;
+    mb__pool *p = pc->pool;
+    uint64_t seen = 0;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (p->gen == seen && !p->quit) pthread_cond_wait(&p->go, &p->mu);
+        if (p->quit) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        seen = p->gen;
+        pthread_mutex_unlock(&p->mu);
+        run_piece(pc);
+        pthread_mutex_lock(&p->mu);
+        if (--p->pending == 0) pthread_cond_signal(&p->done);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+mb__pool *mb__pool_create(const mb__state *s, const mb_comm *c, uint64_t seed, int nthreads) {
+    mb__pool *p = calloc(1, sizeof *p);
+    if (!p) {
+        mb_error_set(MB_EENV, "rank %d: out of memory for a pool of %d threads", c->rank,
+                     nthreads);
+        return NULL;
+    }
+    p->n = nthreads;
+    p->nparam = s->nparam;
+    p->d = s->d;
+    p->cut = mb__alloc(sizeof(int64_t) * (size_t)(nthreads + 1), "the thread pieces");
+    p->pieces = calloc((size_t)nthreads, sizeof(piece));
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->go, NULL);
+    pthread_cond_init(&p->done, NULL);
+    if (!p->cut || !p->pieces) goto fail;
+    /* Cut points: this rank's training rows before the first file row of each virtual rank. */
+    int64_t V = (int64_t)c->size * nthreads;
+    p->cut[0] = 0;
+    p->cut[nthreads] = s->mt;
+    for (int t = 1; t < nthreads; t++) {
+        int64_t vlo, vhi, cnt = 0;
+        mb_shard_bounds(s->n, (int)((int64_t)c->rank * nthreads + t), (int)V, &vlo, &vhi);
+        int64_t end = vlo < s->lo ? s->lo : vlo > s->hi ? s->hi : vlo;
+        for (int64_t row = s->lo; row < end; row++)
+            cnt += !mb_split_is_val(row, s->n, s->n_val, seed);
+        p->cut[t] = cnt;
+    }
+    for (int t = 0; t < nthreads; t++) {
+        piece *pc = &p->pieces[t];
+        pc->pool = p;
+        pc->t = t;
+        pc->g = mb__alloc(sizeof(double) * (size_t)s->nparam, "a thread's gradient");
+        pc->work = mb__alloc(sizeof(double) * (size_t)mb_kernel_work_size(s->d, s->k),
+                             "a thread's workspace");
+        if (!pc->g || !pc->work) goto fail;
+    }
+    for (int t = 1; t < nthreads; t++) {
+        if (pthread_create(&p->pieces[t].tid, NULL, worker, &p->pieces[t]) != 0) {
+            mb_error_set(MB_EENV, "rank %d: cannot start thread %d of %d", c->rank, t, nthreads);
+            goto fail;
+        }
+        p->started = t;
+    }
+    return p;
+fail:
+    mb__pool_free(p);
+    return NULL;
+}
+
+double mb__pool_grad(mb__pool *p, mb_model_type type, const void *X, mb_dtype dt, const double *y,
+                     const int64_t *idx, int64_t rows, int64_t d, int64_t k, const double *theta,
+                     double *g) {
+    pthread_mutex_lock(&p->mu);
+    p->type = type, p->X = X, p->dt = dt, p->y = y, p->idx = idx, p->rows = rows;
+    p->d = d, p->k = k, p->theta = theta;
+    p->pending = p->n - 1;
+    p->gen++;
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
+    run_piece(&p->pieces[0]);
+    pthread_mutex_lock(&p->mu);
+    while (p->pending > 0) pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    /* In thread order, as the ranks' sums are added: ((g0 + g1) + g2) ... */
+    double loss = p->pieces[0].loss;
+    memcpy(g, p->pieces[0].g, sizeof(double) * (size_t)p->nparam);
+    for (int t = 1; t < p->n; t++) {
+        const double *gt = p->pieces[t].g;
+        for (int64_t j = 0; j < p->nparam; j++) g[j] += gt[j];
+        loss += p->pieces[t].loss;
+    }
+    return loss;
+}
+
+void mb__pool_free(mb__pool *p) {
+    if (!p) return;
+    if (p->pieces) {
+        pthread_mutex_lock(&p->mu);
+        p->quit = 1;
+        pthread_cond_broadcast(&p->go);
+        pthread_mutex_unlock(&p->mu);
+        for (int t = 1; t <= p->started; t++) pthread_join(p->pieces[t].tid, NULL);
+        for (int t = 0; t < p->n; t++) {
+            free(p->pieces[t].g);
+            free(p->pieces[t].work);
+        }
+    }
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->go);
+    pthread_cond_destroy(&p->done);
+    free(p->pieces);
+    free(p->cut);
+    free(p);
+}
