@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# local-cluster.sh - a real one-node Slurm cluster (munged, slurmctld, slurmd) in a private directory.
+# local-cluster.sh - a real one-node Slurm (munged, slurmctld, slurmd) kept in a private directory.
 #
 #   slurm/local-cluster.sh start   start it (idempotent), wait until the node is idle
 #   slurm/local-cluster.sh stop    stop what start started, by its own pid files only

@@ -1,14 +1,16 @@
 # test_preempt.sh - SIGUSR1 to one rank of `mpirun -n 2 mbatch train` mid-run: every rank stops at
-# the same step, a checkpoint is written, exit 75; the resumed run is stopped again by SIGTERM to the
-# other rank; the second --resume ends bitwise equal to a run that was never interrupted. Also:
-# checkpoint.max_restarts refuses a job requeued too often.
+# the same step, a checkpoint is written, exit 75; the resumed run is stopped again by SIGTERM to
+# the other rank; the second --resume ends bitwise equal to a run that was never interrupted. Also:
+# a signal during start-up is answered at the first step; checkpoint.max_restarts refuses a job
+# requeued too often.
 source "$(dirname "$0")/lib.sh"
 export MBATCH_PROGRESS=plain
 
 "$MBATCH" gen --kind logistic --rows 30000 --cols 40 --seed 3 --out data.h5
 # 54 steps of 500 rows x 40 features per epoch, 100 epochs: a second or more of training that
 # slows with the machine rather than with scheduling latency, so the signal lands mid-run.
-job j.json '{"name": "p", "dataset": {"path": "data.h5"}, "model": {"type": "logistic", "l2": 0.001},
+job j.json '{"name": "p", "dataset": {"path": "data.h5"},
+  "model": {"type": "logistic", "l2": 0.001},
   "optimizer": {"type": "adam", "lr": 0.01}, "batch": {"size": 500}, "epochs": 100,
   "checkpoint": {"every_epochs": 50, "keep": 2}}'
 mb 2 train j.json --quiet --set run_dir=full
@@ -27,7 +29,9 @@ kill -USR1 "$rank"
 wait "$launcher" || rc=$?
 cat cut.err >&2
 [ "$rc" -eq 75 ] || fail "exit code $rc after SIGUSR1, expected 75"
-n=$(grep -cE "stopped by signal 10 at epoch [0-9]+ step [0-9]+; checkpoint cut/checkpoints/ckpt-[0-9]+.h5; resume with --resume" cut.err || true)
+pattern="stopped by signal 10 at epoch [0-9]+ step [0-9]+; "
+pattern+="checkpoint cut/checkpoints/ckpt-[0-9]+.h5"
+n=$(grep -cE "$pattern; resume with --resume" cut.err || true)
 [ "$n" -eq 1 ] || fail "expected the preemption message once, saw $n"
 step=$(sed -nE 's/.*step ([0-9]+); checkpoint.*/\1/p' cut.err)
 [ -f "cut/checkpoints/ckpt-$step.h5" ] || fail "no checkpoint cut/checkpoints/ckpt-$step.h5"
@@ -55,13 +59,15 @@ step2=$(sed -nE 's/.*step ([0-9]+); checkpoint.*/\1/p' resume.err)
 echo "ok: stopped again by SIGTERM at step $step2"
 
 mb 2 train j.json --set run_dir=cut --resume >resume2.log
-grep -q "resuming from cut/checkpoints/ckpt-$step2.h5" resume2.log || fail "did not resume from $step2"
+grep -q "resuming from cut/checkpoints/ckpt-$step2.h5" resume2.log ||
+    fail "did not resume from $step2"
 
-# A signal while the ranks start up (MPI start-up, loading) is answered at the first step, not fatal.
+# A signal while the ranks start (MPI start-up, loading) is answered at the first step, not fatal.
 rc=0
 mb 2 train j.json --quiet --set run_dir=early >early.log 2>early.err &
 launcher=$!
-# Signal as soon as both ranks catch SIGUSR1 (bit 9 of SigCgt in /proc/PID/status): before MPI is up.
+# Signal as soon as both ranks catch SIGUSR1 (bit 9 of SigCgt in /proc/PID/status): before MPI
+# is up.
 catching() {
     local mask
     mask=$(sed -n 's/^SigCgt:\s*//p' "/proc/$1/status" 2>/dev/null) || return 1
@@ -78,7 +84,8 @@ done
 kill -USR1 $ranks
 wait "$launcher" || rc=$?
 [ "$rc" -eq 75 ] || { cat early.err >&2; fail "a signal at start-up: exit $rc, expected 75"; }
-echo "ok: signal at start-up: $(grep -o "stopped by signal 10 at epoch [0-9]* step [0-9]*" early.err)"
+echo "ok: signal at start-up: $(grep -o "stopped by signal 10 at epoch [0-9]* step [0-9]*" \
+    early.err)"
 
 # SLURM_RESTART_COUNT above checkpoint.max_restarts: refused before any work.
 SLURM_RESTART_COUNT=3 expect 1 "requeued 3 times, more than checkpoint.max_restarts = 2" 2 \

@@ -1,6 +1,6 @@
 # test_submit.sh - `mbatch submit JOB.json --dry-run` renders the sbatch command (no schedule, a
-# single time -> --begin in local time) or the scrontab entry (recurring, cron accepted; UTC moved to
-# local time), and refuses malformed schedules with exit 1 and a message quoting them.
+# single time -> --begin in local time) or the scrontab entry (recurring, cron accepted; UTC
+# moved to local time), and refuses malformed schedules with exit 1 and a message quoting them.
 # Zones: UTC and Asia/Kolkata (UTC+05:30, no daylight saving, so the answers never change).
 source "$(dirname "$0")/lib.sh"
 
@@ -11,7 +11,8 @@ submit() {
     local tz=$1 sched=$2
     shift 2
     if [ -n "$sched" ]; then
-        job j.json "{\"name\": \"nightly\", \"dataset\": {\"path\": \"d.h5\"}, \"schedule\": \"$sched\"}"
+        job j.json "{\"name\": \"nightly\", \"dataset\": {\"path\": \"d.h5\"},
+            \"schedule\": \"$sched\"}"
     else
         job j.json '{"name": "nightly", "dataset": {"path": "d.h5"}}'
     fi
@@ -31,7 +32,7 @@ cron() {
     local last
     last=$(tail -1 out.txt)
     [ "$last" = "$3 MBATCH=$MBATCH_REAL $script $here/j.json" ] ||
-        { cat out.txt err.txt >&2; fail "schedule '$2' in $1: cron line '$last', expected '$3 ...'"; }
+        { cat out.txt err.txt >&2; fail "'$2' in $1: cron line '$last', expected '$3 ...'"; }
     echo "ok: $1: '$2' -> $3"
 }
 MBATCH_REAL=$(readlink -f "$MBATCH")
@@ -113,7 +114,8 @@ mkdir -p empty fakebin
 rc=0
 PATH=$here/empty TZ=UTC "$MBATCH" submit j.json --script "$script" >out.txt 2>err.txt || rc=$?
 [ "$rc" -eq 5 ] && grep -q "needs scrontab, which is not on PATH" err.txt &&
-    grep -qx "0 2 \* \* \* MBATCH=.*" err.txt || { cat out.txt err.txt >&2; fail "no-scrontab case"; }
+    grep -qx "0 2 \* \* \* MBATCH=.*" err.txt ||
+    { cat out.txt err.txt >&2; fail "no-scrontab case"; }
 cat >fakebin/scrontab <<'SH'
 #!/bin/sh
 # A stand-in for scrontab: -l prints the table, FILE replaces it.
@@ -125,11 +127,15 @@ chmod +x fakebin/scrontab
 printf '# someone else\n0 5 * * * /bin/true\n' >table.txt
 for lr in 0.1 0.2; do
     PATH=$here/fakebin:/usr/bin:/bin TZ=UTC "$MBATCH" submit j.json --script "$script" \
-        --set optimizer.lr=$lr >out.txt 2>err.txt || { cat out.txt err.txt >&2; fail "scrontab install"; }
+        --set optimizer.lr=$lr >out.txt 2>err.txt ||
+        { cat out.txt err.txt >&2; fail "scrontab install"; }
 done
-grep -q "nightly scheduled every day at 02:00 with scrontab" out.txt || { cat out.txt >&2; fail "no confirmation"; }
-[ "$(grep -c "^# mbatch submit: nightly$" table.txt)" -eq 1 ] || { cat table.txt >&2; fail "entry not replaced"; }
-grep -q "^0 2 \* \* \* .* --set optimizer.lr=0.2$" table.txt || { cat table.txt >&2; fail "not the newest entry"; }
+grep -q "nightly scheduled every day at 02:00 with scrontab" out.txt ||
+    { cat out.txt >&2; fail "no confirmation"; }
+[ "$(grep -c "^# mbatch submit: nightly$" table.txt)" -eq 1 ] ||
+    { cat table.txt >&2; fail "entry not replaced"; }
+grep -q "^0 2 \* \* \* .* --set optimizer.lr=0.2$" table.txt ||
+    { cat table.txt >&2; fail "not the newest entry"; }
 grep -qx "0 5 \* \* \* /bin/true" table.txt || { cat table.txt >&2; fail "another line was lost"; }
 echo "ok: scrontab entry installed, replaced, others kept"
 

@@ -8,7 +8,8 @@ source "$(dirname "$0")/lib.sh"
 "$MBATCH" gen --kind logistic --rows 30000 --cols 40 --seed 3 --out data.h5
 # 54 steps of 500 rows x 40 features per epoch, 100 epochs: a second or more of training that
 # slows with the machine rather than with scheduling latency, so the signal lands mid-run.
-job j.json '{"name": "p", "dataset": {"path": "data.h5"}, "model": {"type": "logistic", "l2": 0.001},
+job j.json '{"name": "p", "dataset": {"path": "data.h5"},
+  "model": {"type": "logistic", "l2": 0.001},
   "optimizer": {"type": "adam", "lr": 0.01}, "batch": {"size": 500}, "epochs": 100,
   "checkpoint": {"every_epochs": 50, "keep": 2}}'
 mb 2 train j.json --quiet --set run_dir=full
@@ -39,7 +40,8 @@ preempt() {
         grep -q "^epoch 10/" "$name-$id.out" 2>/dev/null && break
         sleep 0.05
     done
-    grep -q "^epoch 10/" "$name-$id.out" || { cat "$name-$id.out" >&2; fail "job $id never reached epoch 10"; }
+    grep -q "^epoch 10/" "$name-$id.out" ||
+        { cat "$name-$id.out" >&2; fail "job $id never reached epoch 10"; }
     scancel --signal=USR1 --batch "$id"
 }
 
@@ -58,13 +60,14 @@ log=pre-$id.out
 grep -v "^epoch" "$log" || true
 rc=$(cat pre.rc)
 [ "$rc" -eq 0 ] || fail "sbatch --wait: job $id ended with $rc after requeue, expected 0"
-grep -qE "stopped by signal 10 at epoch [0-9]+ step [0-9]+; checkpoint cut/checkpoints/ckpt-[0-9]+.h5" "$log" ||
+grep -qE "stopped by signal 10 at epoch [0-9]+ step [0-9]+; checkpoint cut/checkpoints/" "$log" ||
     fail "no preemption checkpoint in $log"
 step=$(sed -nE 's/.*stopped by signal 10 at epoch [0-9]+ step ([0-9]+);.*/\1/p' "$log")
 grep -q "mbatch exited with 75" "$log" || fail "the first run did not exit 75"
 grep -q "requeueing job $id (restart 1)" "$log" || fail "the script did not requeue"
 grep -q "job $id run 2 on" "$log" || fail "no second run (SLURM_RESTART_COUNT=1)"
-grep -q "resuming from cut/checkpoints/ckpt-$step.h5" "$log" || fail "the second run did not resume from step $step"
+grep -q "resuming from cut/checkpoints/ckpt-$step.h5" "$log" ||
+    fail "the second run did not resume from step $step"
 grep -q "mbatch: done: 100 epochs, 5400 steps" "$log" || fail "the second run did not finish"
 echo "ok: job $id stopped at step $step, requeued, resumed, finished"
 
@@ -72,7 +75,7 @@ id=$cap_id
 grep -v "^epoch" "cap-$id.out" || true
 rc=$(cat cap.rc)
 [ "$rc" -eq 1 ] || fail "job $id over checkpoint.max_restarts ended with $rc, expected 1"
-grep -q "requeued 1 times, more than checkpoint.max_restarts = 0; refusing to go on" "cap-$id.out" ||
+grep -q "requeued 1 times, more than checkpoint.max_restarts = 0; refusing" "cap-$id.out" ||
     fail "no max_restarts message in cap-$id.out"
 echo "ok: job $id refused on its requeued run (checkpoint.max_restarts = 0)"
 
@@ -101,7 +104,7 @@ grep -q "mbatch: done: 100 epochs, 5400 steps" "term-$id.out" || fail "job $id d
 if grep -qE "stopped by signal 15 at epoch [0-9]+ step [0-9]+" "term-$id.out"; then
     echo "ok: job $id: scontrol requeue -> SIGTERM -> checkpoint, exit 75 -> resumed -> finished"
 else
-    echo "ok: job $id: scontrol requeue -> ranks killed before their checkpoint -> rerun -> finished"
+    echo "ok: job $id: scontrol requeue -> killed before the checkpoint -> rerun -> finished"
 fi
 
 "$PYTHON" - <<'PY'

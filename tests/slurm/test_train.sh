@@ -1,7 +1,7 @@
 # test_train.sh - `sbatch --wait slurm/train.sbatch jobs/quickstart.json` with 2 and 4 tasks on the
 # local Slurm (srun, pmix) gives bitwise the model of `mpirun` with as many ranks; the log is named
-# by job id. predict.sbatch gives mpirun's predictions; `mbatch submit --wait` of a job whose one-time
-# schedule has passed (sbatch --begin) runs it at once and gives the same model again.
+# by job id. predict.sbatch gives mpirun's predictions; `mbatch submit --wait` of a job whose
+# one-time schedule has passed (sbatch --begin) runs it at once and gives the same model again.
 source "$(dirname "$0")/lib.sh"
 
 "$MBATCH" gen --kind logistic --rows 20000 --cols 16 --seed 7 --out data.h5
@@ -31,11 +31,14 @@ job sub.json "{\"name\": \"sub\", \"dataset\": {\"path\": \"data.h5\"}, \"batch\
   \"optimizer\": {\"type\": \"sgd\", \"lr\": 0.5, \"momentum\": 0.9, \"nesterov\": true},
   \"model\": {\"type\": \"logistic\", \"l2\": 1e-4}, \"epochs\": 10, \"seed\": 42,
   \"schedule\": \"2020-01-01T00:00Z\"}"
-timeout -k 5 120 "$MBATCH" submit sub.json --ntasks 2 --wait --script "$SRC_DIR/slurm/train.sbatch" \
-    --set run_dir=submitted >submit.txt 2>&1 || { cat submit.txt sub-*.out >&2; fail "mbatch submit --wait failed"; }
+timeout -k 5 120 "$MBATCH" submit sub.json --ntasks 2 --wait \
+    --script "$SRC_DIR/slurm/train.sbatch" --set run_dir=submitted >submit.txt 2>&1 ||
+    { cat submit.txt sub-*.out >&2; fail "mbatch submit --wait failed"; }
 cat submit.txt
-grep -q "^sbatch --job-name=sub --ntasks=2 --begin=2020-01-01T" submit.txt || fail "no --begin in the command"
-grep -q "is in the past; the job is eligible at once" submit.txt || fail "no note about the past time"
+grep -q "^sbatch --job-name=sub --ntasks=2 --begin=2020-01-01T" submit.txt ||
+    fail "no --begin in the command"
+grep -q "is in the past; the job is eligible at once" submit.txt ||
+    fail "no note about the past time"
 
 "$PYTHON" - <<'PY'
 import h5py, numpy as np
@@ -45,14 +48,17 @@ with h5py.File("mpirun-pred.h5", "r") as a, h5py.File("slurm-pred.h5", "r") as b
     print("predictions: mpirun vs predict.sbatch, %d rows, bitwise identical: %s" % (len(pa), same))
     assert same
 with h5py.File("mpirun-2/model.h5", "r") as a, h5py.File("submitted/model.h5", "r") as b:
-    same = np.array_equal(a["model/theta"][()].view(np.uint64), b["model/theta"][()].view(np.uint64))
+    ta, tb = a["model/theta"][()], b["model/theta"][()]
+    same = np.array_equal(ta.view(np.uint64), tb.view(np.uint64))
     print("mbatch submit --wait (2 tasks) vs mpirun: bitwise identical: %s" % same)
     assert same
 for np_ in (2, 4):
-    with h5py.File("mpirun-%d/model.h5" % np_, "r") as a, h5py.File("slurm-%d/model.h5" % np_, "r") as b:
+    with h5py.File("mpirun-%d/model.h5" % np_, "r") as a, \
+         h5py.File("slurm-%d/model.h5" % np_, "r") as b:
         ta, tb = a["model/theta"][()], b["model/theta"][()]
         same = np.array_equal(ta.view(np.uint64), tb.view(np.uint64))
-        print("%d ranks: mpirun vs sbatch/srun: steps %d/%d, ranks attr %d/%d, bitwise identical: %s"
+        print("%d ranks: mpirun vs sbatch/srun: steps %d/%d, ranks attr %d/%d, "
+              "bitwise identical: %s"
               % (np_, a.attrs["step"], b.attrs["step"], a.attrs["ranks"], b.attrs["ranks"], same))
         assert same and a.attrs["step"] == b.attrs["step"] and b.attrs["ranks"] == np_
 PY
