@@ -8,6 +8,7 @@
 
 #include "mbatch/class_metrics.h"
 #include "mbatch/metrics_math.h"
+#include "shared.h"
 
 typedef struct {
     double *pairs;
@@ -99,5 +100,20 @@ out:
     free(pairs);
     free(prf);
     free(sink.pairs);
+    return err;
+}
+
+mb_err mb__validation_report(const mb_comm *c, const mb__state *s, mb_model_type t,
+                             const double *theta, const char *metrics_path, int progress) {
+    if (t == MB_MODEL_LINEAR || t == MB_MODEL_HUBER || t == MB_MODEL_MLP || s->n_val == 0)
+        return MB_OK;
+    int64_t kout = t == MB_MODEL_SOFTMAX ? s->k : 1;
+    double *out = mb__alloc(sizeof(double) * (size_t)(s->mv * kout + 1), "the validation outputs");
+    mb_err err = mb_agree(c, out ? MB_OK : mb_error_code(), NULL);
+    if (!err) {
+        if (s->mv > 0) mb_model_predict(t, s->Xva, s->mv, s->d, s->k, theta, out);
+        err = mb__class_report(c, t, out, s->yva, s->mv, s->k, metrics_path, progress);
+    }
+    free(out);
     return err;
 }

@@ -28,6 +28,7 @@
 #include "state.h"
 #include "trees.h"
 #include "mlp_train.h"
+#include "class_report.h"
 
 /* A live line on a terminal, plain lines in logs. Open MPI hands ranks a pseudo-terminal even
  * when mpirun's own output goes to a file, so MBATCH_PROGRESS=plain|live overrides the guess. */
@@ -82,6 +83,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     double *best_theta = NULL; /* early stopping: the weights of the best epoch so far */
     float *x32 = NULL;         /* dtype float32: the training rows, narrowed */
     mb__pool *pool = NULL;     /* threads > 1: the rank's gradient threads */
+    mb__ahead *ahead = NULL;   /* mini-batch: the next epoch's order, computed meanwhile */
     char metrics_path[4096];
     snprintf(metrics_path, sizeof metrics_path, "%s/metrics.h5", job->run_dir);
 
@@ -161,6 +163,9 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     if (!err && job->threads > 1 && !job->reproducible)
         if (!(pool = mb__pool_create(&s, c, (uint64_t)job->seed, (int)job->threads)))
             err = mb_error_code();
+    if (!err && !full &&
+        !(ahead = mb__ahead_create(s.t_lo, s.mt, s.n_train, B, (uint64_t)job->seed)))
+        err = mb_error_code();
     MB_TRY(mb_agree(c, err ? err : mb_error_code(), NULL));
     if (resumed) {
         if (s.ck.opt_v) memcpy(s.opt.v, s.ck.opt_v, sizeof(double) * (size_t)s.nparam);
@@ -225,8 +230,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
         int64_t seen = 0;
         if (!full) {
             double t0 = mb_wtime();
-            mb_epoch_order(s.t_lo, s.t_lo + s.mt, s.n_train, B, (uint64_t)job->seed, e, s.order,
-                           s.boff, s.scratch);
+            mb__ahead_order(ahead, e, job->epochs, &s.order, &s.boff, s.scratch);
             double t1 = mb_wtime();
             compute_s += t1 - t0;
             mb_trace_span(s.trace, MB_SPAN_SHUFFLE, MB_LEVEL_EPOCH, t0, t1, e, 0);
@@ -432,11 +436,15 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
         res->val_metric = best_row.val_metric;
         res->best_epoch = best_row.epoch + 1;
     }
+    /* Classifiers: confusion matrix, precision, recall, F1 and exact ROC AUC on the validation
+     * rows into metrics.h5 /classification. */
+    MB_TRY(mb__validation_report(c, &s, t, theta, metrics_path, o->progress));
     MB_TRY(mb__finish(c, job, &s, compute_total, t_start, res));
 out:
     free(best_theta);
     free(x32);
     mb__pool_free(pool);
+    mb__ahead_free(ahead);
     mb__state_free(&s);
     return err;
 }
