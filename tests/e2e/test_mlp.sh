@@ -47,6 +47,16 @@ for n in (2, 4):
 assert np.max(np.abs(t[1])) > 0.1
 PY
 
+# ---- 1b. resume: 2 epochs, then --resume to 3, equals 3 epochs straight (bn1 above) ---------
+mb 1 train bn.json --set run_dir=bnr --set epochs=2 --quiet >/dev/null || fail "bn 2 epochs"
+mb 1 train bn.json --set run_dir=bnr --resume --quiet >/dev/null || fail "bn resume"
+"$PYTHON" -c "
+import h5py, numpy as np
+a = h5py.File('bn1/model.h5', 'r')['model/theta'][:]
+b = h5py.File('bnr/model.h5', 'r')['model/theta'][:]
+assert np.array_equal(a, b), np.max(np.abs(a - b))
+print('resumed mlp equals the uninterrupted run bitwise')" || fail "resumed mlp differs"
+
 # ---- 2. nonlinear task: MLP >= 97%, logistic regression <= 70% ------------------------------
 mjob spiral 25 100
 mb 2 train spiral.json --quiet >/dev/null || fail "mlp training"
