@@ -4,7 +4,7 @@
 # checksums); every chain of kill + --resume must end bitwise equal to an uninterrupted run.
 source "$(dirname "$0")/lib.sh"
 RANDOM=20261122 # the kill plan is reproducible; the timing of each kill is not
-min_kills=${MBATCH_KILLS:-24}
+min_kills=${MBATCH_KILLS:-20}
 
 "$MBATCH" gen --kind logistic --rows 3000 --cols 6 --seed 4 --out data.h5 >/dev/null
 # 2700 Adam steps, a checkpoint every 90 steps (3 per epoch): about 1 s, much of it fsyncs.
