@@ -176,3 +176,72 @@ void mb__pool_free(mb__pool *p) {
     free(p->cut);
     free(p);
 }
+
+struct mb__ahead {
+    int64_t t_lo, m, n_train, batch;
+    uint64_t seed;
+    int64_t *order, *boff, *scratch; /* the helper's buffers */
+    int64_t epoch;                   /* the epoch the helper computes or holds; -1: none */
+    int running;
+    pthread_t tid;
+};
+
+static void *ahead_main(void *arg) {
+    mb__ahead *a = arg;
+    mb_epoch_order(a->t_lo, a->t_lo + a->m, a->n_train, a->batch, a->seed, a->epoch, a->order,
+                   a->boff, a->scratch);
+    return NULL;
+}
+
+mb__ahead *mb__ahead_create(int64_t t_lo, int64_t m, int64_t n_train, int64_t batch,
+                            uint64_t seed) {
+    mb__ahead *a = calloc(1, sizeof *a);
+    if (!a) {
+        mb_error_set(MB_EENV, "out of memory for the epoch order helper");
+        return NULL;
+    }
+    *a = (mb__ahead){t_lo, m, n_train, batch, seed, NULL, NULL, NULL, -1, 0, 0};
+    a->order = mb__alloc(sizeof(int64_t) * (size_t)(m > 0 ? m : 1), "the next epoch order");
+    a->boff = mb__alloc(sizeof(int64_t) * (size_t)(mb_batch_count(n_train, batch) + 1),
+                        "the next batch offsets");
+    a->scratch = mb__alloc(sizeof(int64_t) * (size_t)(2 * m + 1), "the next epoch order");
+    if (!a->order || !a->boff || !a->scratch) {
+        mb__ahead_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+int mb__ahead_order(mb__ahead *a, int64_t e, int64_t epochs, int64_t **order, int64_t **boff,
+                    int64_t *scratch) {
+    if (a->running) {
+        pthread_join(a->tid, NULL);
+        a->running = 0;
+    }
+    if (a->epoch == e) { /* ready: swap buffers with the caller */
+        int64_t *o = *order, *b = *boff;
+        *order = a->order, *boff = a->boff;
+        a->order = o, a->boff = b;
+    } else {
+        mb_epoch_order(a->t_lo, a->t_lo + a->m, a->n_train, a->batch, a->seed, e, *order, *boff,
+                       scratch);
+    }
+    a->epoch = -1;
+    if (e + 1 >= epochs) return 0;
+    a->epoch = e + 1;
+    if (pthread_create(&a->tid, NULL, ahead_main, a) != 0) {
+        a->epoch = -1; /* computed in the foreground next time */
+        return -1;
+    }
+    a->running = 1;
+    return 0;
+}
+
+void mb__ahead_free(mb__ahead *a) {
+    if (!a) return;
+    if (a->running) pthread_join(a->tid, NULL);
+    free(a->order);
+    free(a->boff);
+    free(a->scratch);
+    free(a);
+}

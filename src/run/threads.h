@@ -23,3 +23,20 @@ double mb__pool_grad(mb__pool *p, mb_model_type type, const void *X, mb_dtype dt
                      double *g);
 
 void mb__pool_free(mb__pool *p); /* joins the workers; NULL-safe */
+
+/* The next epoch's mini-batch order, computed by a helper thread while this epoch trains (the
+ * order of a large shard costs a few hashes per row). Not collective. */
+typedef struct mb__ahead mb__ahead;
+
+/* For mb_epoch_order(t_lo, t_lo + m, n_train, batch, seed, ., ., ., .); NULL with an error
+ * recorded if out of memory. */
+mb__ahead *mb__ahead_create(int64_t t_lo, int64_t m, int64_t n_train, int64_t batch,
+                            uint64_t seed);
+
+/* Make *order and *boff (arrays of m and nb + 1 values, swapped with the helper's) epoch e's
+ * order, exactly as mb_epoch_order computes it, then start epoch e + 1 (if below epochs) in the
+ * background. Returns 0, or -1 when no thread could start (the order is then computed here). */
+int mb__ahead_order(mb__ahead *a, int64_t e, int64_t epochs, int64_t **order, int64_t **boff,
+                    int64_t *scratch);
+
+void mb__ahead_free(mb__ahead *a); /* waits for the helper; NULL-safe */

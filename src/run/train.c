@@ -83,6 +83,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     double *best_theta = NULL; /* early stopping: the weights of the best epoch so far */
     float *x32 = NULL;         /* dtype float32: the training rows, narrowed */
     mb__pool *pool = NULL;     /* threads > 1: the rank's gradient threads */
+    mb__ahead *ahead = NULL;   /* mini-batch: the next epoch's order, computed meanwhile */
     char metrics_path[4096];
     snprintf(metrics_path, sizeof metrics_path, "%s/metrics.h5", job->run_dir);
 
@@ -162,6 +163,9 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     if (!err && job->threads > 1 && !job->reproducible)
         if (!(pool = mb__pool_create(&s, c, (uint64_t)job->seed, (int)job->threads)))
             err = mb_error_code();
+    if (!err && !full &&
+        !(ahead = mb__ahead_create(s.t_lo, s.mt, s.n_train, B, (uint64_t)job->seed)))
+        err = mb_error_code();
     MB_TRY(mb_agree(c, err ? err : mb_error_code(), NULL));
     if (resumed) {
         if (s.ck.opt_v) memcpy(s.opt.v, s.ck.opt_v, sizeof(double) * (size_t)s.nparam);
@@ -226,8 +230,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
         int64_t seen = 0;
         if (!full) {
             double t0 = mb_wtime();
-            mb_epoch_order(s.t_lo, s.t_lo + s.mt, s.n_train, B, (uint64_t)job->seed, e, s.order,
-                           s.boff, s.scratch);
+            mb__ahead_order(ahead, e, job->epochs, &s.order, &s.boff, s.scratch);
             double t1 = mb_wtime();
             compute_s += t1 - t0;
             mb_trace_span(s.trace, MB_SPAN_SHUFFLE, MB_LEVEL_EPOCH, t0, t1, e, 0);
@@ -441,6 +444,7 @@ out:
     free(best_theta);
     free(x32);
     mb__pool_free(pool);
+    mb__ahead_free(ahead);
     mb__state_free(&s);
     return err;
 }
