@@ -38,3 +38,8 @@ mb_err mb_gen(const mb_gen_opts *o);
  * is_fraudulent (int32 0/1, about 2% ones) drawn from a nonlinear logistic model of them. Uses
  * rows, seed and out. mb_gen calls it for that kind. Not collective. */
 mb_err mb_gen_transactions(const mb_gen_opts *o);
+
+/* kind "spirals": /X [rows][2] two interleaved spirals of three half-turns, /y (int32 0/1), with
+ * normal noise of std `noise` on both coordinates. Uses rows, noise, seed and out. mb_gen calls it
+ * for that kind. Not collective. */
+mb_err mb_gen_spirals(const mb_gen_opts *o);

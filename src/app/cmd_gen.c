@@ -7,7 +7,8 @@
 #include "mbatch/gen.h"
 
 static void usage(FILE *f) {
-    fputs("usage: mbatch gen --kind logistic|linear|softmax|transactions --rows N --cols D --out FILE.h5\n"
+    fputs("usage: mbatch gen --kind logistic|linear|softmax|transactions|spirals --rows N --cols D "
+          "--out FILE.h5\n"
           "                  [--classes K] [--layout matrix|columns] [--categorical C]\n"
           "                  [--levels L] [--dtype float64|float32] [--noise S] [--seed S]\n"
           "\n"
@@ -15,7 +16,8 @@ static void usage(FILE *f) {
           "  --kind        target: linear (y = x.w + b + noise), logistic (0/1),\n"
           "                softmax (class ids 0..K-1); transactions: group /transactions\n"
           "                with amount, location, time_of_day, merchant_category and a rare\n"
-          "                is_fraudulent (about 2%), no --cols needed\n"
+          "                is_fraudulent (about 2%), no --cols needed; spirals: /X [N, 2]\n"
+          "                two interleaved spirals, /y 0/1 (--noise on the points)\n"
           "  --rows, --cols  N samples, D numeric features\n"
           "  --classes     softmax classes K (default 3)\n"
           "  --layout      matrix: /X [N, D] and /y (default); columns: group /data with one\n"
@@ -92,6 +94,8 @@ int mb_cmd_gen(int argc, char **argv) {
     }
     int transactions = strcmp(o.kind, "transactions") == 0;
     if (transactions && o.cols <= 0) o.cols = 4; /* its four columns are fixed */
+    int spirals = strcmp(o.kind, "spirals") == 0;
+    if (spirals && o.cols <= 0) o.cols = 2;
     if (!o.out || o.rows <= 0 || o.cols <= 0) {
         fprintf(stderr, "mbatch gen: --rows, --cols and --out are required\n\n");
         usage(stderr);
@@ -106,6 +110,11 @@ int mb_cmd_gen(int argc, char **argv) {
         printf("mbatch: wrote %s: group /transactions (amount, location, time_of_day, "
                "merchant_category; target is_fraudulent), seed %llu\n",
                o.out, (unsigned long long)o.seed);
+        return 0;
+    }
+    if (spirals) {
+        printf("mbatch: wrote %s: %lld rows, two spirals /X [N, 2], /y 0/1, noise %g, seed %llu\n",
+               o.out, (long long)o.rows, o.noise, (unsigned long long)o.seed);
         return 0;
     }
     printf("mbatch: wrote %s: %lld rows x %lld columns, %s, %s layout, seed %llu\n", o.out,

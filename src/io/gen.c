@@ -435,6 +435,7 @@ mb_err mb_gen(const mb_gen_opts *o) {
 
     mb__h5_quiet();
     if (o->kind && strcmp(o->kind, "transactions") == 0) return mb_gen_transactions(o);
+    if (o->kind && strcmp(o->kind, "spirals") == 0) return mb_gen_spirals(o);
     MB_TRY(validate(o, &g));
     MB_TRY(make_params(&g));
 

@@ -4,20 +4,23 @@
 # SVM, per-class F1 of a softmax MLP), predict/inspect of the new models, and the jobs/ examples.
 source "$(dirname "$0")/lib.sh"
 
-# ---- data: two noisy interleaved spirals (numpy) and generated linear data -----------------
-"$PYTHON" - <<'PY'
+# ---- data: two noisy interleaved spirals (mbatch gen, checked against their definition) ------
+"$MBATCH" gen --kind spirals --rows 2000 --noise 0.2 --seed 1 --out spirals.h5 >/dev/null
+"$MBATCH" gen --kind spirals --rows 1000 --noise 0.2 --seed 2 --out spirals_test.h5 >/dev/null
+"$MBATCH" gen --kind spirals --rows 500 --noise 0 --seed 3 --out spirals0.h5 >/dev/null
+"$PYTHON" - <<'PY' || fail "mbatch gen --kind spirals"
 import h5py, numpy as np
-rng = np.random.default_rng(1)
-def spirals(n, name):
-    t = np.sqrt(rng.uniform(0, 1, n)) * 3 * np.pi
-    lab = rng.integers(0, 2, n)
-    s = np.where(lab == 1, 1.0, -1.0)
-    X = np.stack([s * t * np.cos(t), s * t * np.sin(t)], 1) + rng.normal(0, 0.2, (n, 2))
-    with h5py.File(name, "w") as f:
-        f["X"] = X
-        f["y"] = lab.astype(np.float64)
-spirals(2000, "spirals.h5")
-spirals(1000, "spirals_test.h5")
+f = h5py.File("spirals.h5", "r")
+X, y = f["X"][:], f["y"][:]
+assert X.shape == (2000, 2) and set(np.unique(y)) == {0, 1} and 900 < y.sum() < 1100
+# Without noise, class 1 lies on t (cos t, sin t) and class 0 on the mirrored arm, t = |x|.
+f = h5py.File("spirals0.h5", "r")
+X, y = f["X"][:], f["y"][:]
+t = np.hypot(X[:, 0], X[:, 1])
+s = np.where(y == 1, 1.0, -1.0)
+d = np.hypot(X[:, 0] - s * t * np.cos(t), X[:, 1] - s * t * np.sin(t))
+print("spirals: max distance of a noiseless point to its arm %.3g" % d.max())
+assert d.max() < 1e-12 and t.max() <= 3 * np.pi + 1e-12
 PY
 "$MBATCH" gen --kind softmax --rows 3000 --cols 8 --classes 3 --seed 4 --out soft.h5 >/dev/null
 "$MBATCH" gen --kind logistic --rows 4000 --cols 10 --seed 6 --out bin.h5 >/dev/null
