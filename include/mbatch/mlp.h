@@ -78,6 +78,12 @@ typedef void (*mb_reduce_fn)(void *ctx, double *buf, int64_t n);
 double mb_mlp_grad(const mb_mlp *m, mb_mlp_pass *p, const double *X, const double *y, int64_t rows,
                    double *theta, double *g, int update_stats, mb_reduce_fn reduce, void *ctx);
 
+/* 0.5 * l2 * (sum of squared weights W of every layer; biases, gamma, beta and statistics
+ * excluded); if g is not NULL, g[W] += l2 * W. */
+double mb_mlp_penalty(const mb_mlp *m, double l2, const double *theta, double *g);
+/* Proximal step of l1 * ||W||_1 over the same weights: W = sign(W) max(|W| - lr l1, 0). */
+void mb_mlp_prox_l1(const mb_mlp *m, double l1, double lr, double *theta);
+
 /* Inference with the running statistics (no reduce): like mb_model_eval and mb_model_predict
  * (out[rows][k] for softmax, out[rows] otherwise). Rows are processed in blocks of the pass's
  * max_rows. Not collective. */

@@ -311,6 +311,29 @@ double mb_mlp_grad(const mb_mlp *m, mb_mlp_pass *p, const double *X, const doubl
     return loss;
 }
 
+double mb_mlp_penalty(const mb_mlp *m, double l2, const double *theta, double *g) {
+    double sq = 0;
+    for (int l = 0; l <= m->nh; l++) {
+        int64_t n = m->width[l] * m->width[l + 1];
+        const double *W = theta + m->W[l];
+        for (int64_t j = 0; j < n; j++) sq += W[j] * W[j];
+        if (g)
+            for (int64_t j = 0; j < n; j++) g[m->W[l] + j] += l2 * W[j];
+    }
+    return 0.5 * l2 * sq;
+}
+
+void mb_mlp_prox_l1(const mb_mlp *m, double l1, double lr, double *theta) {
+    double t = lr * l1;
+    for (int l = 0; l <= m->nh; l++) {
+        double *W = theta + m->W[l];
+        for (int64_t j = 0; j < m->width[l] * m->width[l + 1]; j++) {
+            double a = fabs(W[j]) - t;
+            W[j] = a > 0 ? copysign(a, W[j]) : 0.0;
+        }
+    }
+}
+
 void mb_mlp_eval(const mb_mlp *m, mb_mlp_pass *p, const double *X, const double *y, int64_t rows,
                  const double *theta, double *loss_sum, double *metric_sum) {
     double loss = 0, metric = 0;

@@ -263,10 +263,9 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
             double t2 = mb_wtime();
             stop = stop || g[ntr + 2] > 0;
             double count = g[ntr + 1], inv = 1.0 / count, loss = g[ntr] * inv, norm2 = 0;
-            for (int64_t j = 0; j < ntr; j++) {
-                g[j] *= inv;
-                norm2 += g[j] * g[j];
-            }
+            for (int64_t j = 0; j < ntr; j++) g[j] *= inv;
+            if (job->model.l2 > 0) loss += mb_mlp_penalty(&m, job->model.l2, theta, g);
+            for (int64_t j = 0; j < ntr; j++) norm2 += g[j] * g[j];
             if (!isfinite(loss) || !isfinite(norm2)) {
                 if (strcmp(job->on_nonfinite, "skip") != 0) {
                     err = mb_error_set(MB_ENUMERIC,
@@ -291,6 +290,7 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
                 steps++;
                 grad_norm = mb_clip_norm(g, ntr, job->optimizer.clip_norm);
                 mb_optim_step(&s.opt, theta, g, lr);
+                if (job->model.l1 > 0) mb_mlp_prox_l1(&m, job->model.l1, lr, theta);
                 s.ck.samples_seen += (int64_t)count;
                 loss_acc += loss * count;
                 seen += (int64_t)count;

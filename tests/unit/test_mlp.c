@@ -132,6 +132,31 @@ static void test_mlp_bn_statistics(void **state) {
     mb_mlp_pass_free(p);
 }
 
+/* The penalty and the proximal step touch the weights W only. */
+static void test_mlp_regularization(void **state) {
+    (void)state;
+    int64_t hidden[] = {2};
+    mb_mlp m;
+    assert_int_equal(mb_mlp_setup(&m, 2, 1, 1, hidden, MB_ACT_TANH, 1, MB_MODEL_LOGISTIC), 0);
+    /* Layout: W0 [2][2], gamma [2], beta [2], W1 [2][1], b1 [1], running mean [2], var [2]. */
+    assert_int_equal(m.ntrain, 4 + 4 + 2 + 1);
+    assert_int_equal(m.nparam, 15);
+    double th[15], g[15] = {0};
+    for (int j = 0; j < 15; j++) th[j] = 0.1 * (j + 1);
+    double sq = 0.01 * (1 + 4 + 9 + 16) + 0.01 * (81 + 100);
+    assert_close(mb_mlp_penalty(&m, 2.0, th, g), sq, 1e-15);
+    assert_close(g[3], 0.8, 1e-15);
+    assert_close(g[4], 0.0, 0); /* gamma */
+    assert_close(g[9], 2.0, 1e-15);
+    assert_close(g[10], 0.0, 0); /* output bias */
+    mb_mlp_prox_l1(&m, 1.0, 0.25, th);
+    assert_close(th[0], 0.0, 0);
+    assert_close(th[3], 0.15, 1e-15);
+    assert_close(th[4], 0.5, 0);
+    assert_close(th[9], 0.75, 1e-15);
+    assert_close(th[14], 1.5, 0);
+}
+
 static void loss_check(mb_model_type type) {
     int64_t rows = 40, d = 3, k = 1, np = mb_model_nparam(d, k);
     double X[120], y[40], theta[4], g[4] = {0}, work[512], gp[4];
@@ -268,9 +293,13 @@ static void test_classification_metrics(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mlp_gradients), cmocka_unit_test(test_mlp_bn_statistics),
-        cmocka_unit_test(test_losses),        cmocka_unit_test(test_optimizers),
-        cmocka_unit_test(test_schedules),     cmocka_unit_test(test_classification_metrics),
+        cmocka_unit_test(test_mlp_gradients),
+        cmocka_unit_test(test_mlp_regularization),
+        cmocka_unit_test(test_mlp_bn_statistics),
+        cmocka_unit_test(test_losses),
+        cmocka_unit_test(test_optimizers),
+        cmocka_unit_test(test_schedules),
+        cmocka_unit_test(test_classification_metrics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
