@@ -168,7 +168,7 @@ static const key_def KEYS[] = {
     {"optimizer.weight_decay", K_NUM, F(optimizer.weight_decay), 0, "0.01", NULL, 0, 1,
      "adamw: decoupled weight decay (theta -= lr * weight_decay * theta each step)"},
     {"optimizer.clip_norm", K_NUM, F(optimizer.clip_norm), 0, "0", NULL, 0, BIG,
-     "clip the global gradient to this L2 norm before each step (0: no clipping); mlp only"},
+     "clip the global gradient to this L2 norm before each step (0: no clipping)"},
     {"optimizer.schedule.patience", K_INT, F(optimizer.schedule.patience), 0, "3", NULL, 1, 1e9,
      "plateau: epochs without a validation-loss gain before lr is multiplied by gamma"},
     {"optimizer.schedule.threshold", K_NUM, F(optimizer.schedule.threshold), 0, "1e-4", NULL, 0,
@@ -584,15 +584,39 @@ static mb_err validate(const ctx *cx, mb_job *job) {
             return fail_at(cx, "optimizer.type",
                            "optimizer 'newton' needs a linear, logistic or softmax model, not '%s'",
                            mt);
-        if (!strcmp(ot, "lbfgs") && !smooth)
+        /* Huber and the squared hinge are once differentiable: enough for L-BFGS. */
+        int c1 = smooth || !strcmp(mt, "huber") ||
+                 (!strcmp(mt, "svm") && job->model.loss && !strcmp(job->model.loss, "squared_hinge"));
+        if (!strcmp(ot, "lbfgs") && !c1)
             return fail_at(cx, "optimizer.type",
-                           "optimizer 'lbfgs' needs a smooth model (linear, logistic or softmax), "
-                           "not '%s'",
-                           mt);
+                           "optimizer 'lbfgs' needs a smooth model (linear, logistic, softmax, "
+                           "huber, or svm with model.loss squared_hinge), not '%s'%s",
+                           mt, !strcmp(mt, "svm") ? " with the hinge loss" : "");
+        int solver = !strcmp(ot, "exact") || !strcmp(ot, "newton") || !strcmp(ot, "lbfgs");
+        if (solver && job->model.l1 > 0)
+            return fail_at(cx, "model.l1",
+                           "'model.l1' is applied by a proximal step of sgd/adam; optimizer '%s' "
+                           "minimizes the smooth objective only: set model.l1 = 0",
+                           ot);
         if (job->report_gap && !smooth)
             return fail_at(cx, "report_gap",
                            "'report_gap' needs a linear, logistic or softmax model, not '%s'", mt);
     }
+    if (strcmp(job->model.type, "mlp") != 0) {
+        /* The neural-network trainer has these; "hidden": [] makes it a linear model. */
+        if (job->batch.adaptive)
+            return fail_at(cx, "batch.adaptive",
+                           "'batch.adaptive' needs model.type \"mlp\" (with \"hidden\": [] for a "
+                           "linear, logistic or softmax model), not '%s'",
+                           job->model.type);
+        if (job->model.class_weight && strcmp(job->model.class_weight, "none") != 0)
+            return fail_at(cx, "model.class_weight",
+                           "'model.class_weight' needs model.type \"mlp\" (with \"hidden\": [] for "
+                           "a logistic or softmax model), not '%s'",
+                           job->model.type);
+    }
+    if (job->batch.adaptive && job->batch.size == 0)
+        return fail_at(cx, "batch.adaptive", "'batch.adaptive' grows a mini-batch: set 'batch.size'");
     if (!job->name) job->name = dupstr("job");
     for (const char *p = job->name; *p; p++)
         if (!(isalnum((unsigned char)*p) || *p == '-' || *p == '_' || *p == '.'))

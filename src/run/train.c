@@ -286,6 +286,8 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
                             (long long)(e + 1), (long long)(s.ck.step + 1), loss, sqrt(norm2),
                             (long long)s.skipped_steps);
             } else {
+                if (job->optimizer.clip_norm > 0)
+                    mb_clip_norm(g, s.nparam, job->optimizer.clip_norm);
                 mb_optim_step(&s.opt, theta, g, lr);
                 if (job->model.l1 > 0) mb_model_prox_l1(s.d, s.k, job->model.l1, lr, theta);
                 s.ck.samples_seen += (int64_t)count;
