@@ -6,6 +6,7 @@
 #pragma once
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "mbatch/error.h"
 
@@ -23,3 +24,7 @@ typedef struct mb_class_report {
  * accuracy, auc, threshold, rows, and for binary models f1_binary = f1[1], precision_binary,
  * recall_binary (scikit-learn's default positive class 1). */
 mb_err mb_metrics_classification(const char *path, const mb_class_report *r);
+
+/* If path holds /classification, print its accuracy, AUC, per-class precision/recall/F1 and the
+ * confusion matrix (up to 20 classes) to out; otherwise print nothing. Not collective. */
+mb_err mb_class_report_print(const char *path, FILE *out);

@@ -9,16 +9,19 @@
 
 #include "h5util.h"
 #include "mbatch/checkpoint.h"
+#include "mbatch/class_metrics.h"
 #include "mbatch/metrics.h"
 #include "mbatch/model.h"
 #include "mbatch/trees_io.h"
 
-static const char *MODEL_NAMES[] = {"linear",           "logistic", "softmax", "svm (hinge)",
-                                     "svm (squared hinge)", "huber",  "mlp"};
+static const char *MODEL_NAMES[] = {"linear regression",  "logistic regression",
+                                     "softmax regression", "linear svm (hinge)",
+                                     "linear svm (squared hinge)", "huber regression",
+                                     "mlp"};
 
 static void print_ckpt(const char *path, const mb_ckpt *c, FILE *out) {
     fprintf(out, "%s: mbatch checkpoint (complete)\n", path);
-    fprintf(out, "  model         %s regression, %lld features x %lld output%s (%lld parameters)\n",
+    fprintf(out, "  model         %s, %lld features x %lld output%s (%lld parameters)\n",
             c->model_type >= 0 && c->model_type < 7 ? MODEL_NAMES[c->model_type] : "?",
             (long long)c->d, (long long)c->k, c->k == 1 ? "" : "s", (long long)c->nparam);
     fprintf(out, "  progress      epoch %lld, step %lld, %lld samples seen\n", (long long)c->epoch,
@@ -139,9 +142,11 @@ mb_err mb_inspect(const char *path, FILE *out) {
         err = mb_metrics_read(path, &rows, &n);
         if (!err) print_metrics(path, rows, n, out);
         free(rows);
+        if (!err) err = mb_class_report_print(path, out);
     } else {
         fprintf(out, "%s: HDF5 file\n", path);
         MB_H5(H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, visit, out));
+        MB_TRY(mb_class_report_print(path, out)); /* predictions of a classifier with labels */
     }
 out:
     if (f >= 0) H5Fclose(f);

@@ -123,6 +123,10 @@ PY
 # ---- 4. inspect and the job examples ----------------------------------------------------------
 "$MBATCH" inspect spiral/model.h5 | grep -q "mlp" || fail "inspect does not name the mlp"
 "$MBATCH" inspect svm/model.h5 | grep -q "svm (squared hinge)" || fail "inspect svm"
+"$MBATCH" inspect spiral/metrics.h5 | grep -q "classification over 400 rows: accuracy" ||
+    fail "inspect metrics lacks the classification report"
+"$MBATCH" inspect p_soft.h5 | grep -qE "^ +2 .* F1|^ +2 +[0-9.]+ +[0-9.]+ +[0-9.]+ " ||
+    fail "inspect predictions lacks the per-class report"
 "$MBATCH" gen --kind transactions --rows 6000 --seed 5 --out tx.h5 >/dev/null
 for j in mlp_spirals svm_sentiment huber fraud_mlp; do
     case $j in
