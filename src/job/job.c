@@ -585,8 +585,9 @@ static mb_err validate(const ctx *cx, mb_job *job) {
                            "optimizer 'newton' needs a linear, logistic or softmax model, not '%s'",
                            mt);
         /* Huber and the squared hinge are once differentiable: enough for L-BFGS. */
+        const char *loss = job->model.loss ? job->model.loss : "";
         int c1 = smooth || !strcmp(mt, "huber") ||
-                 (!strcmp(mt, "svm") && job->model.loss && !strcmp(job->model.loss, "squared_hinge"));
+                 (!strcmp(mt, "svm") && !strcmp(loss, "squared_hinge"));
         if (!strcmp(ot, "lbfgs") && !c1)
             return fail_at(cx, "optimizer.type",
                            "optimizer 'lbfgs' needs a smooth model (linear, logistic, softmax, "

@@ -53,7 +53,7 @@ static mb_err solver_init(solver *v, const mb_comm *c, const mb_job *job, const 
     v->c = c;
     v->job = job;
     v->s = s;
-    v->t = mb__model_type(job->model.type);
+    v->t = mb__job_model_type(job);
     v->d = s->d;
     v->k = s->k;
     v->p1 = s->d + 1;
@@ -262,7 +262,8 @@ static void validation(solver *v, const double *theta, double *loss, double *met
         mb_model_eval(v->t, s->Xva, s->yva, s->mv, v->d, v->k, theta, v->work, &ev[0], &ev[1]);
     mb_allreduce_sum(v->c, ev, 3);
     *loss = ev[2] > 0 ? ev[0] / ev[2] : NAN;
-    *metric = ev[2] > 0 ? (v->t != MB_MODEL_LINEAR ? ev[1] / ev[2] : sqrt(ev[1] / ev[2])) : NAN;
+    int regress = v->t == MB_MODEL_LINEAR || v->t == MB_MODEL_HUBER; /* metric: RMSE */
+    *metric = ev[2] > 0 ? (regress ? sqrt(ev[1] / ev[2]) : ev[1] / ev[2]) : NAN;
 }
 
 /* Exact least squares for the linear model into theta. Cholesky: the normal equations
@@ -635,7 +636,7 @@ mb_err mb__gap_record(const mb_comm *c, const mb_job *job, const mb__state *s,
     v.c = c;
     v.job = job;
     v.s = s;
-    v.t = mb__model_type(job->model.type);
+    v.t = mb__job_model_type(job);
     v.d = s->d;
     v.k = s->k;
     v.np = mb_model_nparam(s->d, s->k);

@@ -1,6 +1,7 @@
 # test_solvers.sh - exact, newton and lbfgs against independent oracles: numpy.linalg.lstsq
 # (linear, QR and Cholesky, 1-4 ranks), scikit-learn's LogisticRegression (logistic, softmax, same
-# L2), the optimality gap table, D = 4096 features, and the solvers' error paths.
+# L2), scipy (Huber, squared hinge), the optimality gap table, D = 4096 features, and the solvers'
+# error paths.
 source "$(dirname "$0")/lib.sh"
 
 "$MBATCH" gen --kind linear --rows 3000 --cols 12 --seed 21 --noise 0.3 --out lin.h5 >/dev/null
@@ -28,6 +29,10 @@ mb 3 train logit.json --quiet --set run_dir=runs/newton-logit
 mb 2 train logit.json --quiet --set run_dir=runs/lbfgs-logit --set optimizer.type=lbfgs
 mb 4 train soft.json --quiet --set run_dir=runs/newton-soft
 mb 3 train soft.json --quiet --set run_dir=runs/lbfgs-soft --set optimizer.type=lbfgs
+mb 2 train lin.json --quiet --set run_dir=runs/lbfgs-huber --set optimizer.type=lbfgs \
+    --set model.type=huber --set model.l2=0.01
+mb 3 train logit.json --quiet --set run_dir=runs/lbfgs-sqhinge --set optimizer.type=lbfgs \
+    --set model.type=svm --set model.loss=squared_hinge
 # report_gap: a gradient-descent run records objective - optimum per epoch in /gap.
 mb 2 train logit.json --quiet --set run_dir=runs/gd-gap --set optimizer.type=sgd \
     --set optimizer.lr=1.0 --set epochs=30 --set report_gap=true
@@ -108,6 +113,30 @@ for run in ("runs/newton-soft", "runs/lbfgs-soft"):
           % (run, f, f_sk, f - f_sk, len(rows(run))))
     assert abs(f - f_sk) < 1e-8
 
+# Huber and squared hinge (once differentiable): scipy's L-BFGS-B on the same objective.
+from scipy.optimize import minimize
+def check(run, Z, y, l2, loss):
+    A = np.hstack([Z, np.ones((len(y), 1))])
+    def f(t):
+        z = A @ t
+        if loss == "huber":
+            r = z - y
+            v, dv = np.where(np.abs(r) <= 1, 0.5 * r * r, np.abs(r) - 0.5), np.clip(r, -1, 1)
+        else:
+            s = 2 * y - 1
+            m = np.maximum(0, 1 - s * z)
+            v, dv = m * m, -2 * s * m
+        w = np.append(t[:-1], 0)
+        return np.mean(v) + 0.5 * l2 * w @ w, A.T @ dv / len(y) + l2 * w
+    ref = minimize(f, np.zeros(A.shape[1]), jac=True, method="L-BFGS-B",
+                   options={"gtol": 1e-13, "ftol": 1e-16, "maxiter": 100000})
+    ours = f(theta(run))[0]
+    print("%s: objective %.15f, scipy %.15f, diff %.3g" % (run, ours, ref.fun, ours - ref.fun))
+    assert abs(ours - ref.fun) < 1e-8
+Zl, yl = load("lin.h5")
+check("runs/lbfgs-huber", Zl, yl, 0.01, "huber")
+check("runs/lbfgs-sqhinge", Z, y, 0.001, "sqhinge")
+
 # The gap table: objective - optimum at every epoch, the optimum being Newton's.
 with h5py.File("runs/gd-gap/metrics.h5", "r") as f:
     gap = f["gap"][()]
@@ -139,6 +168,8 @@ PY
 
 # Errors: exact needs the linear model; collinear features make both solvers fail with exit 4.
 expect 1 "optimizer 'exact' solves linear" 1 train logit.json --set optimizer.type=exact
+expect 1 "optimizer 'lbfgs' needs a smooth model.*hinge loss" 1 train logit.json \
+    --set optimizer.type=lbfgs --set model.type=svm
 "$PYTHON" - <<'PY'
 import h5py, numpy as np
 with h5py.File("lin.h5", "r") as f:
