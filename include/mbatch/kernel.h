@@ -6,8 +6,8 @@
  * every batch size. Accumulation is always float64.
  *
  * For k = 1 (linear, logistic) each row is used while it is in L1: z = x.w + b, r = l'(z, y),
- * g += r x, four rows at a time (their dots first, then one pass over g adding the four rows in
- * row order). The dot of a row sums element j into lane j % 4 of accumulator (j / 4) % 4, the
+ * g += r x, sixteen rows at a time (their dots, their residuals four lanes at a time with the
+ * kernel's own exp and log1p, then g updated by the rows in row order, four per pass over g). The dot of a row sums element j into lane j % 4 of accumulator (j / 4) % 4, the
  * four accumulators as (a0 + a1) + (a2 + a3), then the lanes as (l0 + l2) + (l1 + l3), with fused
  * multiply-adds (a partial last group of four is padded with zeros); the AVX2 path and the portable path do exactly these operations, so their
  * results are the same bits (MBATCH_KERNEL=portable forces the portable path). For softmax (k > 1) rows are gathered (and widened) 256 at a time
