@@ -7,12 +7,13 @@
  *
  * For k = 1 (linear, logistic) each row is used while it is in L1: z = x.w + b, r = l'(z, y),
  * g += r x, sixteen rows at a time (their dots, their residuals four lanes at a time with the
- * kernel's own exp and log1p, then g updated by the rows in row order, four per pass over g). The dot of a row sums element j into lane j % 4 of accumulator (j / 4) % 4, the
- * four accumulators as (a0 + a1) + (a2 + a3), then the lanes as (l0 + l2) + (l1 + l3), with fused
- * multiply-adds (a partial last group of four is padded with zeros); the AVX2 path and the portable path do exactly these operations, so their
- * results are the same bits (MBATCH_KERNEL=portable forces the portable path). For softmax (k > 1) rows are gathered (and widened) 256 at a time
- * into the workspace and handed to mb_model_grad, so its sums are those of mb_model_grad over
- * the rows in the order given.
+ * kernel's own exp and log1p, then g updated by the rows in row order, four per pass over g). The
+ * dot of a row sums element j into lane j % 4 of accumulator (j / 4) % 4, the four accumulators as
+ * (a0 + a1) + (a2 + a3), then the lanes as (l0 + l2) + (l1 + l3), with fused multiply-adds (a
+ * partial last group of four is padded with zeros); the AVX2 path and the portable path do exactly
+ * these operations, so their results are the same bits (MBATCH_KERNEL=portable forces the portable
+ * path). For softmax (k > 1) rows are gathered (and widened) 256 at a time into the workspace and
+ * handed to mb_model_grad, so its sums are those of mb_model_grad over the rows in the order given.
  *
  * The result depends only on the rows' values and order: the indexed call equals the call on the
  * rows copied into that order, bit for bit. Not collective; no allocation: `work` holds at least

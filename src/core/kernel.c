@@ -36,7 +36,7 @@ void mb_dtype_store(mb_dtype dt, const double *src, int64_t n, void *dst) {
  * agree with libm to a few units in the last place. */
 #define LN2_HI 0x1.62e42fee00000p-1
 #define LN2_LO 0x1.a39ef35793c76p-33
-#define LOG2E 0x1.71547652b82fep0
+#define LOG2E  0x1.71547652b82fep0
 static const double EXP_C[14] = {1.0,
                                  1.0,
                                  1.0 / 2,
@@ -91,7 +91,8 @@ static inline double row_residual(mb_model_type type, double z, double y, double
 }
 
 static inline const void *row_ptr(const void *X, int f32, int64_t row, int64_t d) {
-    return f32 ? (const void *)((const float *)X + row * d) : (const void *)((const double *)X + row * d);
+    return f32 ? (const void *)((const float *)X + row * d)
+               : (const void *)((const double *)X + row * d);
 }
 
 static inline double elem(const void *x, int f32, int64_t j) {
@@ -201,10 +202,10 @@ MB_AVX2 __m256d logistic_avx2(__m256d z, __m256d y, __m256d *r) {
     for (int i = 12; i >= 0; i--) p = _mm256_fmadd_pd(p, rr, _mm256_set1_pd(EXP_C[i]));
     /* kf is a whole number in [-1022, 0]: adding 1.5 * 2^52 leaves it in the low mantissa bits. */
     const __m256d magic = _mm256_set1_pd(0x1.8p52);
-    __m256i k = _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(kf, magic)),
-                                 _mm256_castpd_si256(magic));
-    __m256d scale = _mm256_castsi256_pd(
-        _mm256_slli_epi64(_mm256_add_epi64(k, _mm256_set1_epi64x(1023)), 52));
+    __m256i k =
+        _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(kf, magic)), _mm256_castpd_si256(magic));
+    __m256d scale =
+        _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(k, _mm256_set1_epi64x(1023)), 52));
     __m256d big = _mm256_cmp_pd(a, _mm256_set1_pd(708.0), _CMP_GT_OQ);
     __m256d e = _mm256_andnot_pd(big, _mm256_mul_pd(p, scale));
     __m256d den = _mm256_add_pd(one, e);
@@ -262,26 +263,25 @@ MB_AVX2 double grad_k1_avx2_body(mb_model_type type, const void *X, int f32, con
         if (type == MB_MODEL_LOGISTIC) {
             for (int q = 0; q < nr; q += 4) {
                 __m256d rv;
-                _mm256_storeu_pd(ls + q, logistic_avx2(_mm256_loadu_pd(zs + q),
-                                                       _mm256_loadu_pd(ys + q), &rv));
+                _mm256_storeu_pd(
+                    ls + q, logistic_avx2(_mm256_loadu_pd(zs + q), _mm256_loadu_pd(ys + q), &rv));
                 _mm256_storeu_pd(r + q, rv);
             }
             for (int q = 0; q < nr; q++) loss += ls[q];
         } else {
             for (int q = 0; q < nr; q++) loss += row_residual(type, zs[q], ys[q], &r[q]);
         }
-        for (int q = 0; q < nr; q += 4) axpy_rows(xs + q, r + q, nr - q < 4 ? nr - q : 4, f32, d, g);
+        for (int q = 0; q < nr; q += 4)
+            axpy_rows(xs + q, r + q, nr - q < 4 ? nr - q : 4, f32, d, g);
         for (int q = 0; q < nr; q++) gb += r[q];
     }
     g[d] = gb;
     return loss;
 }
 
-__attribute__((target("avx2,fma"))) static double grad_k1_avx2(mb_model_type type, const void *X,
-                                                               int f32, const double *y,
-                                                               const int64_t *idx, int64_t rows,
-                                                               int64_t d, const double *theta,
-                                                               double *g) {
+__attribute__((target("avx2,fma"))) static double
+grad_k1_avx2(mb_model_type type, const void *X, int f32, const double *y, const int64_t *idx,
+             int64_t rows, int64_t d, const double *theta, double *g) {
     /* Two instantiations, so the storage type is a constant inside the loops. */
     if (f32) return grad_k1_avx2_body(type, X, 1, y, idx, rows, d, theta, g);
     return grad_k1_avx2_body(type, X, 0, y, idx, rows, d, theta, g);

@@ -17,14 +17,14 @@ typedef struct piece {
 } piece;
 
 struct mb__pool {
-    int n, started; /* threads, and workers running */
+    int n, started;    /* threads, and workers running */
     int64_t *cut;      /* thread t takes local training offsets [cut[t], cut[t+1]) */
     int64_t nparam, d; /* of the current step */
     piece *pieces;
     pthread_mutex_t mu;
     pthread_cond_t go, done;
-    uint64_t gen;   /* bumped per step; workers run when it changes */
-    int pending;    /* workers still computing the current step */
+    uint64_t gen; /* bumped per step; workers run when it changes */
+    int pending;  /* workers still computing the current step */
     int quit;
     /* The current step. */
     mb_model_type type;
@@ -55,10 +55,10 @@ static void run_piece(piece *pc) {
     memset(pc->g, 0, sizeof(double) * (size_t)p->nparam);
     pc->loss = 0;
     if (b > a)
-        pc->loss = mb_kernel_grad(p->type, p->idx ? p->X : (const char *)p->X + a * p->d *
-                                                                            mb_dtype_size(p->dt),
-                                  p->dt, p->idx ? p->y : p->y + a, p->idx ? p->idx + a : NULL,
-                                  b - a, p->d, p->k, p->theta, pc->g, pc->work);
+        pc->loss = mb_kernel_grad(
+            p->type, p->idx ? p->X : (const char *)p->X + a * p->d * mb_dtype_size(p->dt), p->dt,
+            p->idx ? p->y : p->y + a, p->idx ? p->idx + a : NULL, b - a, p->d, p->k, p->theta,
+            pc->g, pc->work);
 }
 
 static void *worker(void *arg) {
@@ -84,8 +84,7 @@ static void *worker(void *arg) {
 mb__pool *mb__pool_create(const mb__state *s, const mb_comm *c, uint64_t seed, int nthreads) {
     mb__pool *p = calloc(1, sizeof *p);
     if (!p) {
-        mb_error_set(MB_EENV, "rank %d: out of memory for a pool of %d threads", c->rank,
-                     nthreads);
+        mb_error_set(MB_EENV, "rank %d: out of memory for a pool of %d threads", c->rank, nthreads);
         return NULL;
     }
     p->n = nthreads;

@@ -1,9 +1,12 @@
-/* bw.c - the read-bandwidth floor: every MPI rank sums its own large array, timed together. */
+/* bw.c - the read-bandwidth floor: every MPI rank sums its own large array, timed together;
+ * with a batch size, the rows are read in mini-batch order (the floor of gathered rows). */
+#define _DEFAULT_SOURCE /* madvise */
 #include <mpi.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* Sum of n doubles with 16 independent accumulators, so that the adds never wait on each other
  * and the loop is limited by memory, not by the latency of one dependency chain. The compiler
@@ -17,6 +20,27 @@ static double sum_array(const double *x, int64_t n) {
     double s = 0;
     for (int j = 0; j < 16; j++) s += acc[j];
     return s;
+}
+
+/* Rows of 64 doubles in the order order[0 .. m), each row's lines prefetched 16 rows ahead, as
+ * the mini-batch kernel reads them. */
+static double sum_rows(const double *x, const int64_t *order, int64_t m) {
+    double acc[16] = {0};
+    for (int64_t i = 0; i < m; i++) {
+        if (i + 16 < m)
+            for (int o = 0; o < 64; o += 8) __builtin_prefetch(x + order[i + 16] * 64 + o, 0, 2);
+        const double *r = x + order[i] * 64;
+        for (int k = 0; k < 64; k += 16)
+            for (int j = 0; j < 16; j++) acc[j] += r[k + j];
+    }
+    double s = 0;
+    for (int j = 0; j < 16; j++) s += acc[j];
+    return s;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -33,23 +57,42 @@ int main(int argc, char **argv) {
      * than any cache. */
     double mb = argc > 1 ? atof(argv[1]) : 512.0 / size;
     int reps = argc > 2 ? atoi(argv[2]) : 9;
+    int64_t batch = argc > 3 ? atoll(argv[3]) : 0; /* 0: sequential */
     if (mb <= 0 || reps < 1 || reps > 1000) {
-        if (rank == 0) fprintf(stderr, "usage: mbatch_bw [MB_PER_RANK > 0] [REPS 1..1000]\n");
+        if (rank == 0)
+            fprintf(stderr, "usage: mbatch_bw [MB_PER_RANK > 0] [REPS 1..1000] [BATCH]\n");
         MPI_Abort(MPI_COMM_WORLD, 2);
     }
     int64_t n = (int64_t)(mb * 1048576.0 / sizeof(double));
-    double *x = malloc(sizeof(double) * (size_t)n);
+    n -= n % 64;
+    double *x = NULL;
+    if (posix_memalign((void **)&x, 2u << 20, sizeof(double) * (size_t)n) != 0) x = NULL;
+    if (x) madvise(x, sizeof(double) * (size_t)n, MADV_HUGEPAGE); /* as mbatch holds X */
+    int64_t m = n / 64, *order = batch > 0 ? malloc(sizeof(int64_t) * (size_t)m) : NULL;
+    if (batch > 0 && order) {
+        /* A random permutation of the rows, cut into batches, ascending inside each batch: the
+         * order in which an epoch of mini-batches reads a rank's rows. */
+        uint64_t st = 0x9e3779b97f4a7c15ull + (uint64_t)rank;
+        for (int64_t i = 0; i < m; i++) order[i] = i;
+        for (int64_t i = m - 1; i > 0; i--) {
+            st ^= st << 13, st ^= st >> 7, st ^= st << 17;
+            int64_t j = (int64_t)(st % (uint64_t)(i + 1)), t = order[i];
+            order[i] = order[j], order[j] = t;
+        }
+        for (int64_t a = 0; a < m; a += batch)
+            qsort(order + a, (size_t)(m - a < batch ? m - a : batch), sizeof *order, cmp_i64);
+    }
     double *gbs = malloc(sizeof(double) * (size_t)reps);
-    if (!x || !gbs) {
+    if (!x || !gbs || (batch > 0 && !order)) {
         fprintf(stderr, "mbatch_bw: rank %d: out of memory for %.0f MB\n", rank, mb);
         MPI_Abort(MPI_COMM_WORLD, 3);
     }
     for (int64_t i = 0; i < n; i++) x[i] = (double)(i & 1023); /* touch every page */
-    volatile double sink = sum_array(x, n);                     /* warm the TLB and page tables */
+    volatile double sink = sum_array(x, n);                    /* warm the TLB and page tables */
     for (int r = 0; r < reps; r++) {
         MPI_Barrier(MPI_COMM_WORLD);
         double t0 = MPI_Wtime();
-        sink += sum_array(x, n);
+        sink += batch > 0 ? sum_rows(x, order, m) : sum_array(x, n);
         double dt = MPI_Wtime() - t0;
         MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
         gbs[r] = (double)n * sizeof(double) * size / dt / 1e9;
@@ -57,10 +100,12 @@ int main(int argc, char **argv) {
     (void)sink;
     qsort(gbs, (size_t)reps, sizeof *gbs, cmp_double);
     if (rank == 0)
-        printf("read bandwidth, %d process(es), %.0f MB each: median %.2f GB/s (min %.2f, max "
-               "%.2f over %d reps)\n",
-               size, mb, gbs[reps / 2], gbs[0], gbs[reps - 1], reps);
+        printf("read bandwidth, %d process(es), %.0f MB each, %s: median %.2f GB/s (min %.2f, "
+               "max %.2f over %d reps)\n",
+               size, mb, batch > 0 ? "512-byte rows in mini-batch order" : "sequential",
+               gbs[reps / 2], gbs[0], gbs[reps - 1], reps);
     free(x);
+    free(order);
     free(gbs);
     MPI_Finalize();
     return 0;

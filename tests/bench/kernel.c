@@ -37,7 +37,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: mbatch_kernel_bench [ROWS] [COLS] [REPS]\n");
         return 2;
     }
-    double *X = big_alloc(sizeof(double) * (size_t)(n * d)), *y = malloc(sizeof(double) * (size_t)n);
+    double *X = big_alloc(sizeof(double) * (size_t)(n * d)),
+           *y = malloc(sizeof(double) * (size_t)n);
     float *X32 = big_alloc(sizeof(float) * (size_t)(n * d));
     mb_model_type type = getenv("BENCH_LINEAR") ? MB_MODEL_LINEAR : MB_MODEL_LOGISTIC;
     double *theta = calloc((size_t)d + 1, sizeof(double)), *g = calloc((size_t)d + 1, 8);
@@ -54,9 +55,10 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < n; i++) y[i] = (double)(i & 1);
     for (int64_t j = 0; j < d; j++) theta[j] = 0.01 * (double)(j % 7);
     mb_dtype_store(MB_DTYPE_F32, X, n * d, X32);
-    const char *names[] = {"blas chunks (mb_model_grad)", "fused float64", "fused float32",
-                           "fused float64 B=4096", "fused float64 B=256",
-                           "fused float32 B=4096", "fused float32 B=256"};
+    const char *names[] = {
+        "blas chunks (mb_model_grad)", "fused float64",       "fused float32",
+        "fused float64 B=4096",        "fused float64 B=256", "fused float32 B=4096",
+        "fused float32 B=256"};
     for (int v = 0; v < 7; v++) {
         int64_t B = v == 3 || v == 5 ? 4096 : v == 4 || v == 6 ? 256 : n;
         int f32 = v == 2 || v >= 5;

@@ -35,15 +35,24 @@ out("# %s, %d x %d, %d repeats; load average (1, 5, 15 min) at the start: %s"
        " ".join(open("/proc/loadavg").read().split()[0:3])))
 
 # 1. The floor: every process sums its share of a 512 MB array.
-floor = {}
+# With a batch size, the same bytes as 512-byte rows in mini-batch order (random rows, ascending
+# inside a batch): the floor of any kernel that reads each row once in the order SGD needs.
+floor, gfloor = {}, {}
 bw_bin = os.path.join(build, "tests", "bench", "mbatch_bw")
 for np_ in (1, 2):
-    gbs = []
-    for _ in range(repeats):
-        line = sh(["mpirun", "-n", str(np_), bw_bin, str(rows * cols * 8 / 2**20 / np_), "9"])
-        gbs.append(float(line.split("median ")[1].split(" GB/s")[0]))
-    floor[np_] = statistics.median(gbs)
-    out("read bandwidth, %d process(es): %s GB/s (the floor below is the median)" % (np_, spread(gbs)))
+    for B in (0, 4096, 256):
+        gbs = []
+        for _ in range(repeats):
+            line = sh(["mpirun", "-n", str(np_), bw_bin, str(rows * cols * 8 / 2**20 / np_), "9",
+                       str(B)])
+            gbs.append(float(line.split("median ")[1].split(" GB/s")[0]))
+        if B == 0:
+            floor[np_] = statistics.median(gbs)
+        else:
+            gfloor[(np_, B)] = statistics.median(gbs)
+        out("read bandwidth, %d process(es), %s: %s GB/s (the floor below is the median)"
+            % (np_, "sequential" if B == 0 else "512-byte rows in B=%d mini-batch order" % B,
+               spread(gbs)))
 
 # 2. The data: generated once, reused.
 data = "logistic-%dx%d.h5" % (rows, cols)
@@ -145,10 +154,14 @@ for dtype in ("float64", "float32"):
             for B in (256, 4096):
                 if "sklearn SGD B=%d" % B in peers:
                     ratios.append("%.1fx sklearn SGD B=%d" % (peers["sklearn SGD B=%d" % B] / t, B))
+            gather = ""
+            if batch != "full":
+                gather = ", %.2f of the gathered-rows floor (%.3g GB/s)" % (
+                    gb / gfloor[(np_, batch)], gfloor[(np_, batch)])
             out("mbatch %s batch=%s %d rank(s): %.4g samples/s, %.3g GB/s of X, %.2f of the %d-process "
-                "floor (%.3g GB/s); epoch %s s; %s"
-                % (dtype, batch, np_, rows / t, gb, gb / floor[np_], np_, floor[np_], spread(ep),
-                   ", ".join(ratios)))
+                "sequential floor (%.3g GB/s)%s; epoch %s s; %s"
+                % (dtype, batch, np_, rows / t, gb, gb / floor[np_], np_, floor[np_], gather,
+                   spread(ep), ", ".join(ratios)))
 for batch in ("full", 4096, 256):
     for np_ in (1, 2):
         out("float32 / float64 samples/s, batch=%s %d rank(s): %.2fx"

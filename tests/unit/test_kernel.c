@@ -41,8 +41,12 @@ typedef struct data {
 
 /* Values on a float32 grid (multiples of 2^-10), so float64 and float32 storage hold the same X. */
 static data make(mb_model_type type, int64_t n, int64_t d, int64_t k, uint64_t seed, int exact32) {
-    data t = {n, d, k, malloc(sizeof(double) * (size_t)(n * d + 1)),
-              malloc(sizeof(double) * (size_t)n), malloc(sizeof(double) * (size_t)(d * k + k)),
+    data t = {n,
+              d,
+              k,
+              malloc(sizeof(double) * (size_t)(n * d + 1)),
+              malloc(sizeof(double) * (size_t)n),
+              malloc(sizeof(double) * (size_t)(d * k + k)),
               malloc(sizeof(float) * (size_t)(n * d + 1))};
     assert_true(t.X && t.y && t.theta && t.X32);
     uint64_t c = 0;
@@ -52,11 +56,12 @@ static data make(mb_model_type type, int64_t n, int64_t d, int64_t k, uint64_t s
     }
     for (int64_t i = 0; i < n; i++) {
         double u = mb_rng_uniform(seed, 1, c++, 0);
-        t.y[i] = type == MB_MODEL_LINEAR     ? 3.0 * u - 1.0
+        t.y[i] = type == MB_MODEL_LINEAR    ? 3.0 * u - 1.0
                  : type == MB_MODEL_SOFTMAX ? floor(u * (double)k)
                                             : (u < 0.5 ? 0.0 : 1.0);
     }
-    for (int64_t j = 0; j < d * k + k; j++) t.theta[j] = 0.5 * mb_rng_uniform(seed, 1, c++, 0) - 0.25;
+    for (int64_t j = 0; j < d * k + k; j++)
+        t.theta[j] = 0.5 * mb_rng_uniform(seed, 1, c++, 0) - 0.25;
     mb_dtype_store(MB_DTYPE_F32, t.X, n * d, t.X32);
     return t;
 }
@@ -177,8 +182,8 @@ static void test_gather_equals_copy(void **state) {
                 yc[i] = t.y[idx[i]];
             }
             mb_dtype dt = f32 ? MB_DTYPE_F32 : MB_DTYPE_F64;
-            double l1 = mb_kernel_grad(types[ti], f32 ? (void *)Xc32 : (void *)Xc, dt, yc, NULL,
-                                       m, d, k, t.theta, g1, w);
+            double l1 = mb_kernel_grad(types[ti], f32 ? (void *)Xc32 : (void *)Xc, dt, yc, NULL, m,
+                                       d, k, t.theta, g1, w);
             double l2 = mb_kernel_grad(types[ti], f32 ? (void *)t.X32 : (void *)t.X, dt, t.y, idx,
                                        m, d, k, t.theta, g2, w);
             assert_same(l1, l2);
@@ -278,10 +283,10 @@ static void test_logistic_vs_libm(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_logistic_by_hand),     cmocka_unit_test(test_linear_by_hand),
-        cmocka_unit_test(test_matches_model_grad),   cmocka_unit_test(test_finite_differences_f32),
-        cmocka_unit_test(test_gather_equals_copy),   cmocka_unit_test(test_portable_same_bits),
-        cmocka_unit_test(test_f32_close_to_f64),     cmocka_unit_test(test_logistic_vs_libm),
+        cmocka_unit_test(test_logistic_by_hand),   cmocka_unit_test(test_linear_by_hand),
+        cmocka_unit_test(test_matches_model_grad), cmocka_unit_test(test_finite_differences_f32),
+        cmocka_unit_test(test_gather_equals_copy), cmocka_unit_test(test_portable_same_bits),
+        cmocka_unit_test(test_f32_close_to_f64),   cmocka_unit_test(test_logistic_vs_libm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
