@@ -13,6 +13,7 @@
 #include "class_report.h"
 #include "guard.h"
 #include "lock.h"
+#include "plateau.h"
 #include "shared.h"
 #include "signals.h"
 #include "state.h"
@@ -229,7 +230,14 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
     MB_TRY(mb_agree(c, early && !best_theta ? MB_EENV : MB_OK, NULL));
     res->setup_s = mb_wtime() - t_start;
 
-    for (int64_t e = s.ck.epoch; e < job->epochs; e++) {
+    /* Reduce-on-plateau state is a function of the validation losses so far. */
+    if (resumed) MB_TRY(mb__plateau_replay(c, metrics_path, s.ck.epoch, &sched));
+    /* A checkpoint inside an epoch (preemption, checkpoint.every_steps) resumes at its step: with
+     * a fixed batch every epoch has nb steps. Adaptive runs stop at epoch ends only. */
+    int64_t start_batch = job->batch.adaptive ? 0 : s.ck.step - s.ck.epoch * nbmax;
+    if (start_batch < 0 || start_batch > nbmax) start_batch = 0;
+    int64_t first_epoch = s.ck.epoch;
+    for (int64_t e = first_epoch; e < job->epochs; e++) {
         double t_epoch = mb_wtime(), compute_s = 0, comm_s = 0;
         double lr = mb_lr_at(&sched, job->optimizer.lr, e, job->epochs);
         double loss_acc = 0, grad_norm = 0, sum_sq = 0, big_acc = 0, noise_acc = 0;
@@ -242,7 +250,7 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
             s.yperm[i] = s.ytr[s.order[i]];
         }
         memset(gsum, 0, sizeof(double) * (size_t)ntr);
-        for (int64_t b = 0; b < nb; b++) {
+        for (int64_t b = e == first_epoch ? start_batch : 0; b < nb; b++) {
             int64_t r0 = s.boff[b], r1 = s.boff[b + 1];
             double t0 = mb_wtime();
             memset(g, 0, sizeof(double) * (size_t)ntr);
@@ -299,6 +307,26 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
             double t3 = mb_wtime();
             compute_s += (t1 - t0) + (t3 - t2);
             comm_s += t2 - t1;
+            int every = !job->batch.adaptive && job->checkpoint.every_steps > 0 &&
+                        s.ck.step % job->checkpoint.every_steps == 0;
+            int halt = stop && !job->batch.adaptive;
+            if ((every || halt) && b + 1 < nb) {
+                char name[64];
+                snprintf(name, sizeof name, "ckpt-%lld.h5", (long long)s.ck.step);
+                s.ck.epoch = e;
+                s.ck.lr = lr;
+                MB_TRY(mb__save(c, job, &s, name, 0, (int)job->checkpoint.keep));
+                if (halt) {
+                    int64_t signo = mb__signal_pending();
+                    mb_allreduce_max_i64(c, &signo, 1);
+                    err = mb_error_set(MB_EPREEMPTED,
+                                       "stopped by signal %lld at epoch %lld step %lld; "
+                                       "checkpoint %s/checkpoints/%s; resume with --resume",
+                                       (long long)signo, (long long)(e + 1), (long long)s.ck.step,
+                                       job->run_dir, name);
+                    goto out;
+                }
+            }
         }
         int64_t B_used = B;
         s.ck.epoch = e + 1;
@@ -376,7 +404,7 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
         res->val_loss = row.val_loss;
         res->val_metric = row.val_metric;
         if (early_stop) break;
-        /* A signal stops the run at the end of the epoch it arrived in: the MLP's epochs may use
+        /* With batch.adaptive a signal stops the run at the end of its epoch: epochs may use
          * different batch sizes, so an epoch boundary is the position a resume can find again. */
         if (stop && e + 1 < job->epochs) {
             int64_t signo = mb__signal_pending();

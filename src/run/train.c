@@ -29,6 +29,7 @@
 #include "trees.h"
 #include "mlp_train.h"
 #include "class_report.h"
+#include "plateau.h"
 
 /* A live line on a terminal, plain lines in logs. Open MPI hands ranks a pseudo-terminal even
  * when mpirun's own output goes to a file, so MBATCH_PROGRESS=plain|live overrides the guess. */
@@ -205,6 +206,8 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
                          0,
                          job->optimizer.schedule.threshold};
     sched.type = mb__sched_type(job->optimizer.schedule.type);
+    /* Reduce on plateau: a resumed run replays the validation losses of its earlier epochs. */
+    if (resumed) MB_TRY(mb__plateau_replay(c, metrics_path, s.ck.epoch, &sched));
 
     double *theta = s.ck.theta, *g = s.pkt, compute_total = 0, last_live = mb_wtime();
     int64_t start_epoch = s.ck.epoch, start_batch = s.ck.step - s.ck.epoch * nb;

@@ -60,6 +60,38 @@ b = h5py.File('bnr/model.h5', 'r')['model/theta'][:]
 assert np.array_equal(a, b), np.max(np.abs(a - b))
 print('resumed mlp equals the uninterrupted run bitwise')" || fail "resumed mlp differs"
 
+# ---- 1c. resume inside an epoch (checkpoint.every_steps) with a plateau schedule, MLP and ------
+# logistic regression: bitwise the uninterrupted run, learning rates included
+for m in mlp logistic; do
+    job st_$m.json "{\"name\": \"st\", \"dataset\": {\"path\": \"spirals.h5\", \"X\": \"/X\",
+      \"y\": \"/y\", \"validation_fraction\": 0.2}, \"model\": {\"type\": \"$m\" $([ $m = mlp ] &&
+      echo ', "hidden": [16, 16], "batch_norm": true')}, \"optimizer\": {\"type\": \"adam\",
+      \"lr\": 0.01, \"schedule\": {\"type\": \"plateau\", \"patience\": 1, \"gamma\": 0.5,
+      \"threshold\": 0.5}}, \"batch\": {\"size\": 100}, \"epochs\": 4, \"seed\": 3,
+      \"run_dir\": \"st_$m\", \"checkpoint\": {\"every_steps\": 7, \"keep\": 0}}"
+    mb 2 train st_$m.json --quiet >/dev/null || fail "$m with checkpoints every 7 steps"
+    cp -r st_$m st_${m}_r
+    rm st_${m}_r/model.h5
+    # Keep the checkpoints up to step 35: epoch 3 of 16 steps, 3 steps in.
+    for f in st_${m}_r/checkpoints/ckpt-*.h5; do
+        n=${f##*ckpt-}
+        [ "${n%.h5}" -le 35 ] || rm "$f"
+    done
+    mb 2 train st_$m.json --set run_dir=st_${m}_r --resume --quiet >/dev/null ||
+        fail "$m resume at step 35"
+    "$PYTHON" - "$m" <<'PY' || fail "resumed $1 differs"
+import h5py, numpy as np, sys
+m = sys.argv[1]
+a = h5py.File("st_%s/model.h5" % m, "r")["model/theta"][:]
+b = h5py.File("st_%s_r/model.h5" % m, "r")["model/theta"][:]
+la = h5py.File("st_%s/metrics.h5" % m, "r")["epochs"]["lr"]
+lb = h5py.File("st_%s_r/metrics.h5" % m, "r")["epochs"]["lr"]
+print("%s resumed at step 35: theta equal %s, lr per epoch %s / %s"
+      % (m, np.array_equal(a, b), list(la), list(lb)))
+assert np.array_equal(a, b) and list(la) == list(lb) and la[-1] < la[0]
+PY
+done
+
 # ---- 2. nonlinear task: MLP >= 97%, logistic regression <= 70% ------------------------------
 mjob spiral 25 100
 mb 2 train spiral.json --quiet >/dev/null || fail "mlp training"
