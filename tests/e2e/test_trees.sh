@@ -195,8 +195,9 @@ for m in ("rf", "gb"):
 PY
 
 # ---- predict, inspect, and the fraud job ---------------------------------------------------
-mb 2 predict --model runs/rf-np1/model.h5 --data g.h5 --out pred.h5 | grep -q "random_forest on 3000 rows: accuracy" ||
-    fail "predict did not report the forest's accuracy"
+mb 2 predict --model runs/rf-np1/model.h5 --data g.h5 --out pred.h5 >predict.txt
+grep -q "random_forest on 3000 rows: accuracy" predict.txt ||
+    { cat predict.txt; fail "predict did not report the forest's accuracy"; }
 "$MBATCH" inspect runs/tx-np2/model.h5 >inspect.txt
 grep -q "random_forest classifier, 4 trees" inspect.txt || { cat inspect.txt; fail "inspect: tree count"; }
 grep -q "depth min" inspect.txt || fail "inspect: depths"
