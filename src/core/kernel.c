@@ -271,8 +271,15 @@ MB_AVX2 double grad_k1_avx2_body(mb_model_type type, const void *X, int f32, con
         } else {
             for (int q = 0; q < nr; q++) loss += row_residual(type, zs[q], ys[q], &r[q]);
         }
-        for (int q = 0; q < nr; q += 4)
-            axpy_rows(xs + q, r + q, nr - q < 4 ? nr - q : 4, f32, d, g);
+        /* Eight rows per pass over g when the block is whole: half the loads and stores of g;
+         * the same chain of fused multiply-adds, row after row, as four-row passes. */
+        if (nr == BLK) {
+            axpy_rows(xs, r, 8, f32, d, g);
+            axpy_rows(xs + 8, r + 8, 8, f32, d, g);
+        } else {
+            for (int q = 0; q < nr; q += 4)
+                axpy_rows(xs + q, r + q, nr - q < 4 ? nr - q : 4, f32, d, g);
+        }
         for (int q = 0; q < nr; q++) gb += r[q];
     }
     g[d] = gb;
