@@ -11,6 +11,7 @@
 #include "mbatch/gap.h"
 #include "mbatch/lbfgs.h"
 #include "mbatch/metrics.h"
+#include "mbatch/kernel.h"
 #include "mbatch/model.h"
 #include "mbatch/solve.h"
 #include "lock.h"
@@ -97,7 +98,9 @@ static double evaluate(solver *v, const double *theta, double *g) {
     const mb__state *s = v->s;
     double t0 = mb_wtime();
     memset(v->pkt, 0, sizeof(double) * (size_t)(v->np + 1));
-    v->pkt[v->np] = mb_model_grad(v->t, s->Xtr, s->ytr, s->mt, v->d, v->k, theta, v->pkt, v->work);
+    /* The fused kernel (one read of each row); for softmax it is mb_model_grad itself. */
+    v->pkt[v->np] = mb_kernel_grad(v->t, s->Xtr, MB_DTYPE_F64, s->ytr, NULL, s->mt, v->d, v->k,
+                                   theta, v->pkt, v->work);
     double t1 = mb_wtime();
     mb_allreduce_sum(v->c, v->pkt, v->np + 1);
     double t2 = mb_wtime();
