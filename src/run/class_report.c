@@ -29,6 +29,8 @@ mb_err mb__class_report(const mb_comm *c, mb_model_type t, const double *out, co
     if (t == MB_MODEL_LINEAR || t == MB_MODEL_HUBER || t == MB_MODEL_MLP) return MB_OK;
     int binary = t != MB_MODEL_SOFTMAX;
     int64_t kc = binary ? 2 : k, kout = binary ? 1 : k;
+    /* A k x k confusion matrix is for a readable number of classes; above that, none. */
+    if (kc > 1000) return MB_OK;
     /* SVMs predict class 1 at a decision value >= 0, logistic models at P >= 0.5. */
     double thr = t == MB_MODEL_LOGISTIC ? 0.5 : 0.0;
     mb_err err = MB_OK;

@@ -12,7 +12,7 @@
 /* out[rows][kout] are this rank's outputs as mb_model_predict gives them for model type t
  * (probabilities for logistic/softmax, the decision value for SVMs), y the labels. Rank 0 writes
  * /classification into metrics_path (class_metrics.h) and, with progress, prints a summary.
- * Regression types do nothing. Collective. */
+ * Regression types and models of more than 1000 classes do nothing. Collective. */
 mb_err mb__class_report(const mb_comm *c, mb_model_type t, const double *out, const double *y,
                         int64_t rows, int64_t k, const char *metrics_path, int progress);
 
