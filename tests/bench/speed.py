@@ -184,7 +184,7 @@ for np_ in (1, 2):
         e, wall, kp = train(np_, job("speed-setup", "full", "float64", 2), "speed-setup")
         setups.append(wall - float(np.sum(e["epoch_s"])))
     out("start-up, %d rank(s): a 1000 x %d job end to end (mpirun to exit) %s s; a %d x %d job's "
-        "time outside its epochs (launch, read %d MB, set-up, model write) %s s"
+        "time outside its epochs (launch, read %d MiB, set-up, model write) %s s"
         % (np_, cols, spread(walls), rows, cols, rows * cols * 8 // 2**20, spread(setups)))
 
 # 6. Checkpoint overhead: every epoch vs never, full batch, interleaved.
