@@ -66,8 +66,8 @@ mb_err mb_comm_split(const mb_comm *c, int color, int key, mb_comm *out);
  * can take the next ticket while rank 0 is busy with its own work. */
 typedef struct mb_counter mb_counter;
 mb_err mb_counter_create(const mb_comm *c, mb_counter **out); /* Collective. */
-int64_t mb_counter_next(mb_counter *ctr);                      /* Not collective: 0, 1, 2, ... */
-void mb_counter_free(mb_counter *ctr);                         /* Collective; NULL-safe. */
+int64_t mb_counter_next(mb_counter *ctr);                     /* Not collective: 0, 1, 2, ... */
+void mb_counter_free(mb_counter *ctr);                        /* Collective; NULL-safe. */
 
 /* Internal: abort on a failed MPI call. */
 void mb__mpi_die(int rc, const char *file, int line, const char *call);

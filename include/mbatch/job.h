@@ -34,13 +34,13 @@ typedef struct mb_job {
         double min_samples_leaf, min_impurity_decrease, max_features, learning_rate;
         char *criterion, *task;
         /* svm, huber, mlp */
-        char *loss;       /* svm: "hinge" or "squared_hinge" */
-        double l1;        /* proximal L1 (elastic net with l2) */
-        int64_t *hidden;  /* mlp: hidden widths */
+        char *loss;      /* svm: "hinge" or "squared_hinge" */
+        double l1;       /* proximal L1 (elastic net with l2) */
+        int64_t *hidden; /* mlp: hidden widths */
         int nhidden;
-        char *activation; /* mlp: relu|tanh|sigmoid */
-        int batch_norm;   /* mlp: synchronized batch normalization */
-        char *output;     /* mlp: linear|logistic|softmax head */
+        char *activation;   /* mlp: relu|tanh|sigmoid */
+        int batch_norm;     /* mlp: synchronized batch normalization */
+        char *output;       /* mlp: linear|logistic|softmax head */
         char *class_weight; /* mlp: "none", "balanced" or "w0,w1,..." */
     } model;
     struct {
@@ -54,15 +54,15 @@ typedef struct mb_job {
             int64_t patience; /* plateau */
             double threshold; /* plateau */
         } schedule;
-        char *solver;     /* exact: "cholesky" (normal equations) or "qr" */
-        double tol;       /* newton/lbfgs: stop when max |gradient| <= tol */
-        int64_t max_iter; /* newton/lbfgs: iteration limit */
-        int64_t history;  /* lbfgs: pairs kept (memory m) */
+        char *solver;        /* exact: "cholesky" (normal equations) or "qr" */
+        double tol;          /* newton/lbfgs: stop when max |gradient| <= tol */
+        int64_t max_iter;    /* newton/lbfgs: iteration limit */
+        int64_t history;     /* lbfgs: pairs kept (memory m) */
         double weight_decay; /* adamw */
         double clip_norm;    /* global gradient norm cap, 0: none */
     } optimizer;
     struct {
-        int64_t size; /* 0 means "full" */
+        int64_t size;     /* 0 means "full" */
         int adaptive;     /* grow the batch by the gradient noise scale (mlp) */
         int64_t max_size; /* adaptive: cap */
     } batch;
@@ -80,7 +80,7 @@ typedef struct mb_job {
         int64_t patience; /* epochs without a validation-loss gain before stopping; 0: off */
         double min_delta; /* the smallest decrease of the validation loss that counts as a gain */
     } early_stopping;
-    char *schedule; /* when `mbatch submit` runs it: "daily @ 02:00 UTC", cron, an ISO time */
+    char *schedule;     /* when `mbatch submit` runs it: "daily @ 02:00 UTC", cron, an ISO time */
     double timeout_s;   /* a rank missing a collective step this long ends the job (exit 5) */
     char *on_nonfinite; /* "fail" (exit 4) or "skip" (the step is skipped and counted) */
     int reproducible;   /* bitwise identical results whatever the rank count (exact sums) */
@@ -89,9 +89,9 @@ typedef struct mb_job {
         char *bind;           /* auto|core|numa|socket|gpu|none (see mbatch/place.h) */
         int respect_launcher; /* keep a binding the launcher already made */
     } placement;
-    char *dtype; /* storage of the training rows in memory: "float64" or "float32" */
+    char *dtype;     /* storage of the training rows in memory: "float64" or "float32" */
     int64_t threads; /* gradient threads per rank */
-    char *canonical;    /* the canonical JSON of everything above */
+    char *canonical; /* the canonical JSON of everything above */
 } mb_job;
 
 /* Parse job file `path` (NULL: start from defaults) with overrides sets[0..nsets) of the form

@@ -60,11 +60,11 @@ typedef struct mb_schedule {
     double warmup_epochs; /* linear warm-up from lr / (warmup_epochs + 1); see mb_lr_at */
     /* plateau: the state of reduce-on-plateau (mb_plateau_update), a pure function of the
      * validation losses seen, so every rank holds the same. */
-    double factor;     /* current multiplier of lr, starts at 1 */
-    double best;       /* best validation loss so far (INFINITY at first) */
-    int64_t patience;  /* epochs without improvement before factor *= gamma */
-    int64_t bad;       /* epochs since the best */
-    double threshold;  /* an improvement is a loss below best * (1 - threshold) */
+    double factor;    /* current multiplier of lr, starts at 1 */
+    double best;      /* best validation loss so far (INFINITY at first) */
+    int64_t patience; /* epochs without improvement before factor *= gamma */
+    int64_t bad;      /* epochs since the best */
+    double threshold; /* an improvement is a loss below best * (1 - threshold) */
 } mb_schedule;
 
 /* Reduce on plateau: feed the epoch's validation loss; after `patience` epochs without a loss

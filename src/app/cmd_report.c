@@ -6,20 +6,19 @@
 #include "mbatch/report.h"
 
 static void usage(FILE *f) {
-    fputs(
-        "usage: mbatch report RUN_DIR [--out FILE.html]\n"
-        "\n"
-        "Write one self-contained HTML page (inline SVG, no scripts, no network) describing the\n"
-        "run in RUN_DIR (a job's run_dir): the key figures (job completion time, throughput,\n"
-        "error rate, resource utilization, cost per 1000 samples in core-seconds), training and\n"
-        "validation loss, validation metric, learning rate, batch size and throughput per\n"
-        "epoch, and each rank's compute, communication and I/O time. It reads\n"
-        "RUN_DIR/metrics.h5 (and RUN_DIR/model.h5 when the run finished); an unfinished run\n"
-        "gives a partial page.\n"
-        "  --out FILE   where to write the page (default RUN_DIR/report.html)\n"
-        "A timeline of every rank is a separate file: run the job with \"trace\": true and open\n"
-        "RUN_DIR/trace.json in https://ui.perfetto.dev or chrome://tracing.\n",
-        f);
+    fputs("usage: mbatch report RUN_DIR [--out FILE.html]\n"
+          "\n"
+          "Write one self-contained HTML page (inline SVG, no scripts, no network) describing the\n"
+          "run in RUN_DIR (a job's run_dir): the key figures (job completion time, throughput,\n"
+          "error rate, resource utilization, cost per 1000 samples in core-seconds), training and\n"
+          "validation loss, validation metric, learning rate, batch size and throughput per\n"
+          "epoch, and each rank's compute, communication and I/O time. It reads\n"
+          "RUN_DIR/metrics.h5 (and RUN_DIR/model.h5 when the run finished); an unfinished run\n"
+          "gives a partial page.\n"
+          "  --out FILE   where to write the page (default RUN_DIR/report.html)\n"
+          "A timeline of every rank is a separate file: run the job with \"trace\": true and open\n"
+          "RUN_DIR/trace.json in https://ui.perfetto.dev or chrome://tracing.\n",
+          f);
 }
 
 int mb_cmd_report(int argc, char **argv) {

@@ -164,8 +164,8 @@ static void timed_out(const mb_comm *c, MPI_Request *req, int64_t seq, const cha
             nap(1000000);
             continue;
         }
-        MB_MPI(MPI_Recv(got, 2, MPI_INT64_T, st.MPI_SOURCE, WAITING_TAG, c->comm,
-                        MPI_STATUS_IGNORE));
+        MB_MPI(
+            MPI_Recv(got, 2, MPI_INT64_T, st.MPI_SOURCE, WAITING_TAG, c->comm, MPI_STATUS_IGNORE));
         if (got[0] == seq) waiting[st.MPI_SOURCE] = 1;
     }
     int lowest = c->rank;

@@ -32,8 +32,8 @@ static int parse_errno(const char *s, size_t n) {
     static const struct {
         const char *name;
         int value;
-    } names[] = {{"ENOSPC", ENOSPC}, {"EIO", EIO}, {"EDQUOT", EDQUOT}, {"EACCES", EACCES},
-                 {"EROFS", EROFS},   {"EINTR", EINTR}};
+    } names[] = {{"ENOSPC", ENOSPC}, {"EIO", EIO},     {"EDQUOT", EDQUOT},
+                 {"EACCES", EACCES}, {"EROFS", EROFS}, {"EINTR", EINTR}};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (strlen(names[i].name) == n && strncmp(names[i].name, s, n) == 0) return names[i].value;
     int v = atoi(s);

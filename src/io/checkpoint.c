@@ -97,9 +97,9 @@ static uint64_t fnv_str(uint64_t h, const char *s) {
 /* The scalar attributes of /, in a fixed order and in native byte order. */
 static uint64_t attrs_sum(const mb_ckpt *c) {
     uint64_t h = FNV_OFFSET;
-    int64_t v[] = {c->model_type, c->d,       c->k,          c->optim_type,
-                   c->optim_t,    c->epoch,   c->step,       c->samples_seen,
-                   c->batch_size, c->ranks,   c->dataset_rows};
+    int64_t v[] = {c->model_type, c->d,     c->k,           c->optim_type,
+                   c->optim_t,    c->epoch, c->step,        c->samples_seen,
+                   c->batch_size, c->ranks, c->dataset_rows};
     h = fnv1a(h, v, sizeof v);
     h = fnv1a(h, &c->seed, sizeof c->seed);
     h = fnv1a(h, &c->lr, sizeof c->lr);
@@ -452,9 +452,8 @@ static mb_err verify_sum(hid_t dset, const char *path, const char *name, uint64_
     uint64_t stored = 0;
     MB_TRY(read_attr(dset, path, "checksum", H5T_NATIVE_UINT64, &stored));
     if (stored != sum)
-        err = mb_error_set(MB_EIO,
-                           "%s: dataset '%s' is corrupt: checksum %016llx, stored %016llx", path,
-                           name, (unsigned long long)sum, (unsigned long long)stored);
+        err = mb_error_set(MB_EIO, "%s: dataset '%s' is corrupt: checksum %016llx, stored %016llx",
+                           path, name, (unsigned long long)sum, (unsigned long long)stored);
 out:
     return err;
 }

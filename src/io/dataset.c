@@ -646,11 +646,12 @@ static mb_err check_superblock(const char *path, int64_t size) {
     if (version >= 2) {
         osize = sb[9];
         if (sb[11] & 0x05)
-            return mb_error_set(MB_EDATA,
-                                "%s: the file is flagged as open for writing (a writer is still "
-                                "running, or crashed); if no writer is running, clear the flag with "
-                                "`h5clear -s %s`",
-                                path, path);
+            return mb_error_set(
+                MB_EDATA,
+                "%s: the file is flagged as open for writing (a writer is still "
+                "running, or crashed); if no writer is running, clear the flag with "
+                "`h5clear -s %s`",
+                path, path);
         eof_at = 12 + 2 * osize;
     } else {
         osize = sb[13];
@@ -683,8 +684,7 @@ static mb_err validate(const mb_dataset_spec *spec, int need_target, mb_dataset 
     if (S_ISDIR(st.st_mode)) return mb_error_set(MB_EIO, "%s: is a directory", path);
     if (access(path, R_OK) != 0)
         return mb_error_set(MB_EIO, "%s: cannot read: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return mb_error_set(MB_EDATA, "%s: not a regular file", path);
+    if (!S_ISREG(st.st_mode)) return mb_error_set(MB_EDATA, "%s: not a regular file", path);
     if (st.st_size == 0) return mb_error_set(MB_EDATA, "%s: empty file (0 bytes), not HDF5", path);
     MB_TRY(check_superblock(path, (int64_t)st.st_size));
     htri_t is_h5 = H5Fis_hdf5(path);

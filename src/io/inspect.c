@@ -14,10 +14,13 @@
 #include "mbatch/model.h"
 #include "mbatch/trees_io.h"
 
-static const char *MODEL_NAMES[] = {"linear regression",  "logistic regression",
-                                     "softmax regression", "linear svm (hinge)",
-                                     "linear svm (squared hinge)", "huber regression",
-                                     "mlp"};
+static const char *MODEL_NAMES[] = {"linear regression",
+                                    "logistic regression",
+                                    "softmax regression",
+                                    "linear svm (hinge)",
+                                    "linear svm (squared hinge)",
+                                    "huber regression",
+                                    "mlp"};
 
 static void print_ckpt(const char *path, const mb_ckpt *c, FILE *out) {
     fprintf(out, "%s: mbatch checkpoint (complete)\n", path);
@@ -41,8 +44,9 @@ static void print_ckpt(const char *path, const mb_ckpt *c, FILE *out) {
         /* A network's layers are in its job (model.hidden); theta is flat. */
         double norm = 0;
         for (int64_t j = 0; j < c->nparam; j++) norm += c->theta[j] * c->theta[j];
-        fprintf(out, "\n  network       %lld values (weights, batch-norm scales and running "
-                     "statistics), ||theta|| = %.6g\n  job           %s\n",
+        fprintf(out,
+                "\n  network       %lld values (weights, batch-norm scales and running "
+                "statistics), ||theta|| = %.6g\n  job           %s\n",
                 (long long)c->nparam, sqrt(norm), c->job_json ? c->job_json : "?");
         return;
     }
@@ -181,9 +185,8 @@ mb_err mb_inspect_csv(const char *path, FILE *out) {
                 "%lld,%lld,%.17g,%.17g,%.17g,%.17g,%lld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,"
                 "%.17g\n",
                 (long long)r[i].epoch + 1, (long long)r[i].step, r[i].train_loss, r[i].val_loss,
-                r[i].val_metric, r[i].lr, (long long)r[i].batch_size, r[i].grad_norm,
-                r[i].epoch_s, r[i].samples_per_s, r[i].compute_s, r[i].comm_s, r[i].io_s,
-                r[i].imbalance);
+                r[i].val_metric, r[i].lr, (long long)r[i].batch_size, r[i].grad_norm, r[i].epoch_s,
+                r[i].samples_per_s, r[i].compute_s, r[i].comm_s, r[i].io_s, r[i].imbalance);
     free(r);
 out:
     if (f >= 0) H5Fclose(f);

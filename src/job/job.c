@@ -46,7 +46,8 @@ static const key_def KEYS[] = {
      "columns layout: the target column"},
     {"dataset.validation_fraction", K_NUM, F(dataset.validation_fraction), 0, "0.1", NULL, 0, 0.99,
      "fraction of rows held out (seeded random split)"},
-    {"model.type", K_STR, F(model.type), 0, "\"logistic\"", "linear|logistic|softmax|decision_tree|random_forest|gradient_boosting|svm|mlp|huber", 0, 0,
+    {"model.type", K_STR, F(model.type), 0, "\"logistic\"",
+     "linear|logistic|softmax|decision_tree|random_forest|gradient_boosting|svm|mlp|huber", 0, 0,
      "linear (squared error), logistic (log-loss), softmax (cross-entropy); tree models "
      "decision_tree, random_forest, gradient_boosting (histogram trees); svm (linear SVM, "
      "model.loss), huber (Huber loss, delta 1), mlp (neural network: model.hidden ...)"},
@@ -54,7 +55,8 @@ static const key_def KEYS[] = {
      "L2 penalty (l2/2)*||W||^2 on the mean loss; intercept not penalized"},
     {"model.classes", K_INT, F(model.classes), 0, "0", NULL, 0, 1e6,
      "softmax classes (0: largest label + 1)"},
-    {"optimizer.type", K_STR, F(optimizer.type), 0, "\"sgd\"", "sgd|adam|exact|newton|lbfgs|adamw|rmsprop|adagrad", 0, 0,
+    {"optimizer.type", K_STR, F(optimizer.type), 0, "\"sgd\"",
+     "sgd|adam|exact|newton|lbfgs|adamw|rmsprop|adagrad", 0, 0,
      "update rule: sgd, adam; exact (linear: least squares on all ranks with ScaLAPACK), newton "
      "(logistic, softmax: Newton/IRLS), lbfgs (full-batch L-BFGS); these three ignore lr, batch "
      "and epochs"},
@@ -102,8 +104,8 @@ static const key_def KEYS[] = {
     {"timeout_s", K_NUM, F(timeout_s), 0, "600", NULL, 0, 1e9,
      "a rank that does not reach a collective step within this many seconds ends the job with "
      "exit 5, naming the missing ranks and the step (0: wait forever)"},
-    {"on_nonfinite", K_STR, F(on_nonfinite), 0, "\"fail\"", "fail|skip",
-     0, 0, "a non-finite loss or gradient: fail (exit 4) or skip the step and count it"},
+    {"on_nonfinite", K_STR, F(on_nonfinite), 0, "\"fail\"", "fail|skip", 0, 0,
+     "a non-finite loss or gradient: fail (exit 4) or skip the step and count it"},
     {"checkpoint.on_error", K_STR, F(checkpoint.on_error), 0, "\"fail\"", "fail|warn", 0, 0,
      "a failed checkpoint write (disk full, I/O error): fail (exit 3) or warn and go on"},
     {"io.memory_budget", K_INT, F(io.memory_budget), 0, "0", NULL, 0, 9e18,
@@ -128,8 +130,8 @@ static const key_def KEYS[] = {
      "otherwise; a fraction in (0, 1); or a count >= 1"},
     {"model.max_bins", K_INT, F(model.max_bins), 0, "256", NULL, 2, 256,
      "tree models: histogram bins per feature (global quantiles; stored with the model)"},
-    {"model.criterion", K_STR, F(model.criterion), 0, "\"auto\"", "auto|gini|entropy|variance",
-     0, 0, "tree models: split criterion (auto: gini for classification, variance otherwise)"},
+    {"model.criterion", K_STR, F(model.criterion), 0, "\"auto\"", "auto|gini|entropy|variance", 0,
+     0, "tree models: split criterion (auto: gini for classification, variance otherwise)"},
     {"model.learning_rate", K_NUM, F(model.learning_rate), 0, "0.1", NULL, 1e-12, 1e6,
      "gradient_boosting: shrinkage of every tree's values"},
     {"model.n_iter_no_change", K_INT, F(model.n_iter_no_change), 0, "0", NULL, 0, 1e6,
@@ -145,8 +147,8 @@ static const key_def KEYS[] = {
     {"report_gap", K_BOOL, F(report_gap), 0, "false", NULL, 0, 0,
      "compute the optimum once (exact or Newton) and record objective - optimum per epoch in "
      "metrics.h5 /gap"},
-    {"placement.bind", K_STR, F(placement.bind), 0, "\"auto\"", "auto|core|numa|socket|gpu|none",
-     0, 0,
+    {"placement.bind", K_STR, F(placement.bind), 0, "\"auto\"", "auto|core|numa|socket|gpu|none", 0,
+     0,
      "where ranks run: core (a block of cores in one NUMA node each), numa, socket, gpu (ranks "
      "balanced over GPUs, on cores near them), none, auto (gpu if the node has GPUs, else core)"},
     {"placement.respect_launcher", K_BOOL, F(placement.respect_launcher), 0, "true", NULL, 0, 0,
@@ -171,8 +173,8 @@ static const key_def KEYS[] = {
      "clip the global gradient to this L2 norm before each step (0: no clipping)"},
     {"optimizer.schedule.patience", K_INT, F(optimizer.schedule.patience), 0, "3", NULL, 1, 1e9,
      "plateau: epochs without a validation-loss gain before lr is multiplied by gamma"},
-    {"optimizer.schedule.threshold", K_NUM, F(optimizer.schedule.threshold), 0, "1e-4", NULL, 0,
-     1, "plateau: a gain is a validation loss below best * (1 - threshold)"},
+    {"optimizer.schedule.threshold", K_NUM, F(optimizer.schedule.threshold), 0, "1e-4", NULL, 0, 1,
+     "plateau: a gain is a validation loss below best * (1 - threshold)"},
     {"batch.adaptive", K_BOOL, F(batch.adaptive), 0, "false", NULL, 0, 0,
      "mlp: double the global batch (up to batch.max_size) at an epoch's end when the gradient "
      "noise scale measured from the ranks' gradients exceeds the batch size"},
@@ -617,7 +619,8 @@ static mb_err validate(const ctx *cx, mb_job *job) {
                            job->model.type);
     }
     if (job->batch.adaptive && job->batch.size == 0)
-        return fail_at(cx, "batch.adaptive", "'batch.adaptive' grows a mini-batch: set 'batch.size'");
+        return fail_at(cx, "batch.adaptive",
+                       "'batch.adaptive' grows a mini-batch: set 'batch.size'");
     if (!job->name) job->name = dupstr("job");
     for (const char *p = job->name; *p; p++)
         if (!(isalnum((unsigned char)*p) || *p == '-' || *p == '_' || *p == '.'))

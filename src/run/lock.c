@@ -19,7 +19,8 @@ static mb_err make_dirs(const char *dir) {
         char saved = p[i];
         p[i] = '\0';
         if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            mb_err err = mb_error_set(MB_EIO, "%s: cannot create directory: %s", p, strerror(errno));
+            mb_err err =
+                mb_error_set(MB_EIO, "%s: cannot create directory: %s", p, strerror(errno));
             free(p);
             return err;
         }

@@ -19,8 +19,8 @@ const char *mb__model_name(mb_model_type t);
 mb_model_type mb__job_model_type(const mb_job *job);
 /* The type whose label rules apply: an mlp's head (model.output), else mb__job_model_type. */
 mb_model_type mb__job_label_type(const mb_job *job);
-mb_optim_type mb__optim_type(const char *name);  /* optimizer.type; sgd for anything else */
-mb_sched_type mb__sched_type(const char *name);  /* optimizer.schedule.type */
+mb_optim_type mb__optim_type(const char *name); /* optimizer.type; sgd for anything else */
+mb_sched_type mb__sched_type(const char *name); /* optimizer.schedule.type */
 
 /* Rank 0's checkpoint to every rank (other ranks' *ck is overwritten). Collective. */
 void mb__ckpt_bcast(const mb_comm *c, mb_ckpt *ck);

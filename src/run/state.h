@@ -25,9 +25,9 @@ typedef struct mb__state {
     double *work, *pkt; /* model workspace; gradient + loss + count */
     mb_ckpt ck;         /* model, optimizer state and preprocessing: what checkpoints hold */
     mb_optim opt;
-    mb_trace *trace;            /* NULL unless the job has "trace": true (made by mb__load) */
+    mb_trace *trace;             /* NULL unless the job has "trace": true (made by mb__load) */
     double comm_total, io_total; /* this rank's seconds in collectives and file I/O, for /ranks */
-    int raw_features; /* set before mb__load: keep features unstandardized (tree models) */
+    int raw_features;      /* set before mb__load: keep features unstandardized (tree models) */
     int64_t ckpt_failures; /* checkpoint writes that failed under checkpoint.on_error = "warn" */
     int64_t skipped_steps; /* steps skipped for a non-finite loss (on_nonfinite = "skip") */
     /* Reproducible mode (repro_run.h): local microblock j starts at training row tmb[j] and

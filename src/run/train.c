@@ -136,8 +136,8 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     s.opt.beta2 = job->optimizer.beta2;
     s.opt.eps = job->optimizer.eps;
     s.opt.weight_decay = job->optimizer.weight_decay;
-    s.work = mb__alloc(sizeof(double) * (size_t)mb_kernel_work_size(s.d, s.k),
-                       "the model workspace");
+    s.work =
+        mb__alloc(sizeof(double) * (size_t)mb_kernel_work_size(s.d, s.k), "the model workspace");
     s.pkt = mb__alloc(sizeof(double) * (size_t)(s.nparam + 3), "the gradient");
     if (job->reproducible) mb__repro_alloc(&s, s.nparam + 3);
     if (!full) {
@@ -197,8 +197,10 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
                job->name, mb__model_name(t), (long long)s.n, (long long)s.n_train,
                (long long)s.n_val, (long long)s.d, (long long)c->size, (long long)B, (long long)nb);
 
-    mb_schedule sched = {MB_SCHED_CONSTANT, job->optimizer.schedule.step_epochs,
-                         job->optimizer.schedule.gamma, job->optimizer.schedule.min_lr,
+    mb_schedule sched = {MB_SCHED_CONSTANT,
+                         job->optimizer.schedule.step_epochs,
+                         job->optimizer.schedule.gamma,
+                         job->optimizer.schedule.min_lr,
                          job->optimizer.schedule.warmup_epochs,
                          1.0,
                          INFINITY,
@@ -247,10 +249,10 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
             } else {
                 memset(g, 0, sizeof(double) * (size_t)s.nparam);
                 const int64_t *idx = full ? NULL : s.order + r0;
-                g[s.nparam] = pool ? mb__pool_grad(pool, t, Xs, dt, s.ytr, idx, r1 - r0, s.d, s.k,
-                                                   theta, g)
-                                   : mb_kernel_grad(t, Xs, dt, s.ytr, idx, r1 - r0, s.d, s.k,
-                                                    theta, g, s.work);
+                g[s.nparam] =
+                    pool ? mb__pool_grad(pool, t, Xs, dt, s.ytr, idx, r1 - r0, s.d, s.k, theta, g)
+                         : mb_kernel_grad(t, Xs, dt, s.ytr, idx, r1 - r0, s.d, s.k, theta, g,
+                                          s.work);
                 g[s.nparam + 1] = (double)(r1 - r0);
             }
             if (mb__fault("grad_nan")) g[0] = NAN;
@@ -411,8 +413,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
             }
         }
         MB_TRY(mb_agree(c, err, NULL));
-        if (job->report_gap)
-            MB_TRY(mb__gap_record(c, job, &s, metrics_path, e, gap_opt, theta));
+        if (job->report_gap) MB_TRY(mb__gap_record(c, job, &s, metrics_path, e, gap_opt, theta));
         res->train_loss = row.train_loss;
         res->val_loss = row.val_loss;
         res->val_metric = row.val_metric;

@@ -51,15 +51,24 @@ static hid_t make_type(unsigned k, int *numeric) {
     hid_t t;
     *numeric = 1;
     switch (k % 14) {
-    case 0: return H5Tcopy(H5T_IEEE_F64LE);
-    case 1: return H5Tcopy(H5T_IEEE_F32LE);
-    case 2: return H5Tcopy(H5T_STD_I32LE);
-    case 3: return H5Tcopy(H5T_STD_I64LE);
-    case 4: return H5Tcopy(H5T_STD_U8LE);
-    case 5: return H5Tcopy(H5T_IEEE_F64BE);
-    case 6: return H5Tcopy(H5T_STD_I16BE);
-    case 7: return H5Tcopy(H5T_STD_U64LE);
-    default: break;
+    case 0:
+        return H5Tcopy(H5T_IEEE_F64LE);
+    case 1:
+        return H5Tcopy(H5T_IEEE_F32LE);
+    case 2:
+        return H5Tcopy(H5T_STD_I32LE);
+    case 3:
+        return H5Tcopy(H5T_STD_I64LE);
+    case 4:
+        return H5Tcopy(H5T_STD_U8LE);
+    case 5:
+        return H5Tcopy(H5T_IEEE_F64BE);
+    case 6:
+        return H5Tcopy(H5T_STD_I16BE);
+    case 7:
+        return H5Tcopy(H5T_STD_U64LE);
+    default:
+        break;
     }
     *numeric = 0;
     switch (k % 14) {
