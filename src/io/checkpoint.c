@@ -52,18 +52,6 @@ static char *join_path(const char *dir, const char *name) {
     return p;
 }
 
-/* The sec2 driver, chosen explicitly so that an HDF5_DRIVER set in the environment cannot turn
- * a rank-0-only file into one that needs collective opens. */
-static hid_t sec2_fapl(void) {
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0) return fapl;
-    if (H5Pset_fapl_sec2(fapl) < 0) {
-        H5Pclose(fapl);
-        return H5I_INVALID_HID;
-    }
-    return fapl;
-}
-
 /* ---- checksums ---------------------------------------------------------------------------- */
 
 /* FNV-1a, 64 bits: every dataset carries the sum of its bytes as written (attribute "checksum"),
@@ -113,9 +101,6 @@ static uint64_t attrs_sum(const mb_ckpt *c) {
 
 /* ---- writing ---------------------------------------------------------------------------- */
 
-static mb_err write_attr(hid_t loc, const char *path, const char *name, hid_t ftype, hid_t mtype,
-                         const void *value);
-
 static mb_err write_dset(hid_t loc, const char *path, const char *name, hid_t ftype, hid_t mtype,
                          int rank, const hsize_t *dims, const void *data) {
     mb_err err = MB_OK;
@@ -129,7 +114,7 @@ static mb_err write_dset(hid_t loc, const char *path, const char *name, hid_t ft
     uint64_t sum = H5Tis_variable_str(mtype) > 0
                        ? fnv_strs((char *const *)data, (int64_t)npoints)
                        : fnv1a(FNV_OFFSET, data, npoints > 0 ? npoints * H5Tget_size(mtype) : 0);
-    MB_TRY(write_attr(ids[1], path, "checksum", H5T_STD_U64LE, H5T_NATIVE_UINT64, &sum));
+    MB_TRY(mb__h5_attr_u64(ids[1], path, "checksum", sum));
 out:
     mb__h5_close_all(ids, 2);
     return err;
@@ -140,60 +125,12 @@ static mb_err write_f64(hid_t loc, const char *path, const char *name, int rank,
     return write_dset(loc, path, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, rank, dims, data);
 }
 
-static mb_err write_attr(hid_t loc, const char *path, const char *name, hid_t ftype, hid_t mtype,
-                         const void *value) {
-    mb_err err = MB_OK;
-    hid_t ids[2] = {H5I_INVALID_HID, H5I_INVALID_HID};
-    MB_H5(ids[0] = H5Screate(H5S_SCALAR));
-    MB_H5(ids[1] = H5Acreate2(loc, name, ftype, ids[0], H5P_DEFAULT, H5P_DEFAULT));
-    MB_H5(H5Awrite(ids[1], mtype, value));
-out:
-    mb__h5_close_all(ids, 2);
-    return err;
-}
-
-static mb_err attr_int(hid_t loc, const char *path, const char *name, int v) {
-    return write_attr(loc, path, name, H5T_STD_I32LE, H5T_NATIVE_INT, &v);
-}
-static mb_err attr_i64(hid_t loc, const char *path, const char *name, int64_t v) {
-    return write_attr(loc, path, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
-}
-static mb_err attr_u64(hid_t loc, const char *path, const char *name, uint64_t v) {
-    return write_attr(loc, path, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &v);
-}
-static mb_err attr_f64(hid_t loc, const char *path, const char *name, double v) {
-    return write_attr(loc, path, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
-}
-
-/* Variable-length UTF-8 strings: h5py reads them as str, and a long job JSON stays out of the
- * object header (whose attribute space is limited to 64 KiB). */
-static hid_t vlen_str_type(void) {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t < 0) return t;
-    if (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
-        H5Tclose(t);
-        return H5I_INVALID_HID;
-    }
-    return t;
-}
-
-static mb_err attr_str(hid_t loc, const char *path, const char *name, const char *s) {
-    mb_err err = MB_OK;
-    hid_t t = H5I_INVALID_HID;
-    const char *v = s ? s : "";
-    MB_H5(t = vlen_str_type());
-    err = write_attr(loc, path, name, t, t, &v);
-out:
-    mb__h5_close_all(&t, 1);
-    return err;
-}
-
 static mb_err write_strings(hid_t loc, const char *path, const char *name, char *const *strs,
                             int64_t n) {
     mb_err err = MB_OK;
     hid_t t = H5I_INVALID_HID;
     hsize_t dims[1] = {(hsize_t)n};
-    MB_H5(t = vlen_str_type());
+    MB_H5(t = mb__h5_vlen_str());
     err = write_dset(loc, path, name, t, t, 1, dims, strs);
 out:
     mb__h5_close_all(&t, 1);
@@ -285,28 +222,28 @@ static mb_err write_contents(hid_t file, const char *path, const mb_ckpt *c) {
                           c->cats[i]));
     }
 
-    MB_TRY(attr_int(file, path, "model_type", c->model_type));
-    MB_TRY(attr_str(file, path, "model", model_name(c->model_type)));
-    MB_TRY(attr_i64(file, path, "d", c->d));
-    MB_TRY(attr_i64(file, path, "k", c->k));
-    MB_TRY(attr_int(file, path, "optimizer_type", c->optim_type));
-    MB_TRY(attr_i64(file, path, "optim_t", c->optim_t));
-    MB_TRY(attr_i64(file, path, "epoch", c->epoch));
-    MB_TRY(attr_i64(file, path, "step", c->step));
-    MB_TRY(attr_i64(file, path, "samples_seen", c->samples_seen));
-    MB_TRY(attr_u64(file, path, "seed", c->seed));
-    MB_TRY(attr_f64(file, path, "lr", c->lr));
-    MB_TRY(attr_i64(file, path, "batch_size", c->batch_size));
-    MB_TRY(attr_int(file, path, "ranks", c->ranks));
-    MB_TRY(attr_str(file, path, "version", c->version));
-    MB_TRY(attr_str(file, path, "dataset_path", c->dataset_path));
-    MB_TRY(attr_i64(file, path, "dataset_rows", c->dataset_rows));
-    MB_TRY(attr_u64(file, path, "dataset_checksum", c->dataset_checksum));
-    MB_TRY(attr_str(file, path, "job", c->job_json));
-    if (c->target) MB_TRY(attr_str(file, path, "target", c->target));
-    MB_TRY(attr_u64(file, path, "attrs_checksum", attrs_sum(c)));
+    MB_TRY(mb__h5_attr_int(file, path, "model_type", c->model_type));
+    MB_TRY(mb__h5_attr_str(file, path, "model", model_name(c->model_type)));
+    MB_TRY(mb__h5_attr_i64(file, path, "d", c->d));
+    MB_TRY(mb__h5_attr_i64(file, path, "k", c->k));
+    MB_TRY(mb__h5_attr_int(file, path, "optimizer_type", c->optim_type));
+    MB_TRY(mb__h5_attr_i64(file, path, "optim_t", c->optim_t));
+    MB_TRY(mb__h5_attr_i64(file, path, "epoch", c->epoch));
+    MB_TRY(mb__h5_attr_i64(file, path, "step", c->step));
+    MB_TRY(mb__h5_attr_i64(file, path, "samples_seen", c->samples_seen));
+    MB_TRY(mb__h5_attr_u64(file, path, "seed", c->seed));
+    MB_TRY(mb__h5_attr_f64(file, path, "lr", c->lr));
+    MB_TRY(mb__h5_attr_i64(file, path, "batch_size", c->batch_size));
+    MB_TRY(mb__h5_attr_int(file, path, "ranks", c->ranks));
+    MB_TRY(mb__h5_attr_str(file, path, "version", c->version));
+    MB_TRY(mb__h5_attr_str(file, path, "dataset_path", c->dataset_path));
+    MB_TRY(mb__h5_attr_i64(file, path, "dataset_rows", c->dataset_rows));
+    MB_TRY(mb__h5_attr_u64(file, path, "dataset_checksum", c->dataset_checksum));
+    MB_TRY(mb__h5_attr_str(file, path, "job", c->job_json));
+    if (c->target) MB_TRY(mb__h5_attr_str(file, path, "target", c->target));
+    MB_TRY(mb__h5_attr_u64(file, path, "attrs_checksum", attrs_sum(c)));
     /* Last, so that a file without it was interrupted: readers refuse it. */
-    MB_TRY(attr_int(file, path, "complete", 1));
+    MB_TRY(mb__h5_attr_int(file, path, "complete", 1));
 out:
     mb__h5_close_all(g, NG);
     return err;
@@ -333,7 +270,7 @@ mb_err mb_ckpt_write(const char *dir, const char *name, const mb_ckpt *c) {
     MB_TRY(check_ckpt(final, c));
     MB_TRY(mb__mkdir_p(dir));
 
-    MB_H5(ids[0] = sec2_fapl());
+    MB_H5(ids[0] = mb__h5_fapl(0));
     /* A leftover temporary of a writer with our pid (a previous job in this container) is
      * removed, whatever it is; a symlink is removed, not followed. Creating with H5F_ACC_EXCL
      * (O_CREAT | O_EXCL) then fails rather than follow a symlink planted in between. */
@@ -587,7 +524,7 @@ static mb_err open_readonly(const char *path, hid_t *file) {
         H5Eclear2(H5E_DEFAULT);
         return mb_error_set(MB_EIO, "%s: not an HDF5 file", path);
     }
-    MB_H5(fapl = sec2_fapl());
+    MB_H5(fapl = mb__h5_fapl(0));
     MB_H5(*file = H5Fopen(path, H5F_ACC_RDONLY, fapl));
 out:
     mb__h5_close_all(&fapl, 1);
@@ -806,7 +743,7 @@ out:
 static int ckpt_complete(const char *path) {
     int ok = 0;
     if (H5Fis_hdf5(path) > 0) {
-        hid_t fapl = sec2_fapl();
+        hid_t fapl = mb__h5_fapl(0);
         hid_t file = fapl >= 0 ? H5Fopen(path, H5F_ACC_RDONLY, fapl) : H5I_INVALID_HID;
         if (file >= 0) {
             ok = file_complete(file);

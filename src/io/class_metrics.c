@@ -7,31 +7,6 @@
 
 #include "io/h5util.h"
 
-static mb_err put_attr(hid_t loc, const char *path, const char *name, double v) {
-    mb_err err = MB_OK;
-    hid_t ids[2] = {H5I_INVALID_HID, H5I_INVALID_HID};
-    MB_H5(ids[0] = H5Screate(H5S_SCALAR));
-    MB_H5(ids[1] = H5Acreate2(loc, name, H5T_IEEE_F64LE, ids[0], H5P_DEFAULT, H5P_DEFAULT));
-    MB_H5(H5Awrite(ids[1], H5T_NATIVE_DOUBLE, &v));
-out:
-    if (ids[1] >= 0) H5Aclose(ids[1]);
-    mb__h5_close_all(ids, 1);
-    return err;
-}
-
-static mb_err put_array(hid_t loc, const char *path, const char *name, int rank,
-                        const hsize_t *dims, const double *data) {
-    mb_err err = MB_OK;
-    hid_t ids[2] = {H5I_INVALID_HID, H5I_INVALID_HID};
-    MB_H5(ids[0] = H5Screate_simple(rank, dims, NULL));
-    MB_H5(ids[1] =
-              H5Dcreate2(loc, name, H5T_IEEE_F64LE, ids[0], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-    MB_H5(H5Dwrite(ids[1], H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
-out:
-    mb__h5_close_all(ids, 2);
-    return err;
-}
-
 mb_err mb_metrics_classification(const char *path, const mb_class_report *r) {
     mb_err err = MB_OK;
     hid_t ids[3] = {H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID}; /* fapl, file, group */
@@ -45,18 +20,18 @@ mb_err mb_metrics_classification(const char *path, const mb_class_report *r) {
     if (exists) MB_H5(H5Ldelete(ids[1], "classification", H5P_DEFAULT));
     MB_H5(ids[2] = H5Gcreate2(ids[1], "classification", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     hsize_t dims[2] = {(hsize_t)r->k, (hsize_t)r->k};
-    MB_TRY(put_array(ids[2], path, "confusion", 2, dims, r->conf));
-    MB_TRY(put_array(ids[2], path, "precision", 1, dims, r->precision));
-    MB_TRY(put_array(ids[2], path, "recall", 1, dims, r->recall));
-    MB_TRY(put_array(ids[2], path, "f1", 1, dims, r->f1));
-    MB_TRY(put_attr(ids[2], path, "accuracy", r->accuracy));
-    MB_TRY(put_attr(ids[2], path, "auc", r->auc));
-    MB_TRY(put_attr(ids[2], path, "threshold", r->threshold));
-    MB_TRY(put_attr(ids[2], path, "rows", (double)r->rows));
+    MB_TRY(mb__h5_write_f64(ids[2], path, "confusion", 2, dims, r->conf));
+    MB_TRY(mb__h5_write_f64(ids[2], path, "precision", 1, dims, r->precision));
+    MB_TRY(mb__h5_write_f64(ids[2], path, "recall", 1, dims, r->recall));
+    MB_TRY(mb__h5_write_f64(ids[2], path, "f1", 1, dims, r->f1));
+    MB_TRY(mb__h5_attr_f64(ids[2], path, "accuracy", r->accuracy));
+    MB_TRY(mb__h5_attr_f64(ids[2], path, "auc", r->auc));
+    MB_TRY(mb__h5_attr_f64(ids[2], path, "threshold", r->threshold));
+    MB_TRY(mb__h5_attr_f64(ids[2], path, "rows", (double)r->rows));
     if (r->k == 2) {
-        MB_TRY(put_attr(ids[2], path, "f1_binary", r->f1[1]));
-        MB_TRY(put_attr(ids[2], path, "precision_binary", r->precision[1]));
-        MB_TRY(put_attr(ids[2], path, "recall_binary", r->recall[1]));
+        MB_TRY(mb__h5_attr_f64(ids[2], path, "f1_binary", r->f1[1]));
+        MB_TRY(mb__h5_attr_f64(ids[2], path, "precision_binary", r->precision[1]));
+        MB_TRY(mb__h5_attr_f64(ids[2], path, "recall_binary", r->recall[1]));
     }
     MB_H5(H5Fflush(ids[1], H5F_SCOPE_GLOBAL));
 out:

@@ -5,17 +5,6 @@
 
 #include "io/h5util.h"
 
-/* Without HDF5's file lock, as for the rest of metrics.h5: readers may have it open. */
-static hid_t gap_fapl(void) {
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0) return fapl;
-    if (H5Pset_fapl_sec2(fapl) < 0 || H5Pset_file_locking(fapl, 0, 1) < 0) {
-        H5Pclose(fapl);
-        return H5I_INVALID_HID;
-    }
-    return fapl;
-}
-
 static hid_t gap_type(void) {
     hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(mb_gap_row));
     if (t < 0) return t;
@@ -33,7 +22,8 @@ static mb_err open_file(const char *path, unsigned flags, hid_t *file) {
     mb_err err = MB_OK;
     hid_t fapl = H5I_INVALID_HID;
     mb__h5_quiet();
-    MB_H5(fapl = gap_fapl());
+    /* Without HDF5's file lock, as for the rest of metrics.h5: readers may have it open. */
+    MB_H5(fapl = mb__h5_fapl(1));
     MB_H5(*file = H5Fopen(path, flags, fapl));
 out:
     mb__h5_close_all(&fapl, 1);

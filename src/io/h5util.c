@@ -96,3 +96,79 @@ out:
     free(p);
     return err;
 }
+
+hid_t mb__h5_fapl(int no_locking) {
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0) return fapl;
+    if (H5Pset_fapl_sec2(fapl) < 0 || (no_locking && H5Pset_file_locking(fapl, 0, 1) < 0)) {
+        H5Pclose(fapl);
+        return H5I_INVALID_HID;
+    }
+    return fapl;
+}
+
+hid_t mb__h5_vlen_str(void) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0) return t;
+    if (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
+        H5Tclose(t);
+        return H5I_INVALID_HID;
+    }
+    return t;
+}
+
+mb_err mb__h5_write_dset(hid_t loc, const char *path, const char *name, hid_t ftype, hid_t mtype,
+                         int rank, const hsize_t *dims, const void *data) {
+    mb_err err = MB_OK;
+    hid_t ids[2] = {H5I_INVALID_HID, H5I_INVALID_HID};
+    hsize_t npoints = 1;
+    for (int i = 0; i < rank; i++) npoints *= dims[i];
+    MB_H5(ids[0] = H5Screate_simple(rank, dims, NULL));
+    MB_H5(ids[1] = H5Dcreate2(loc, name, ftype, ids[0], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    /* HDF5 refuses a NULL buffer even for zero elements, and there is nothing to write. */
+    if (npoints > 0) MB_H5(H5Dwrite(ids[1], mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
+out:
+    mb__h5_close_all(ids, 2);
+    return err;
+}
+
+mb_err mb__h5_write_f64(hid_t loc, const char *path, const char *name, int rank,
+                        const hsize_t *dims, const double *data) {
+    return mb__h5_write_dset(loc, path, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, rank, dims, data);
+}
+
+mb_err mb__h5_write_attr(hid_t loc, const char *path, const char *name, hid_t ftype, hid_t mtype,
+                         const void *value) {
+    mb_err err = MB_OK;
+    hid_t ids[2] = {H5I_INVALID_HID, H5I_INVALID_HID};
+    MB_H5(ids[0] = H5Screate(H5S_SCALAR));
+    MB_H5(ids[1] = H5Acreate2(loc, name, ftype, ids[0], H5P_DEFAULT, H5P_DEFAULT));
+    MB_H5(H5Awrite(ids[1], mtype, value));
+out:
+    mb__h5_close_all(ids, 2);
+    return err;
+}
+
+mb_err mb__h5_attr_int(hid_t loc, const char *path, const char *name, int v) {
+    return mb__h5_write_attr(loc, path, name, H5T_STD_I32LE, H5T_NATIVE_INT, &v);
+}
+mb_err mb__h5_attr_i64(hid_t loc, const char *path, const char *name, int64_t v) {
+    return mb__h5_write_attr(loc, path, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
+}
+mb_err mb__h5_attr_u64(hid_t loc, const char *path, const char *name, uint64_t v) {
+    return mb__h5_write_attr(loc, path, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &v);
+}
+mb_err mb__h5_attr_f64(hid_t loc, const char *path, const char *name, double v) {
+    return mb__h5_write_attr(loc, path, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
+}
+
+mb_err mb__h5_attr_str(hid_t loc, const char *path, const char *name, const char *s) {
+    mb_err err = MB_OK;
+    hid_t t = H5I_INVALID_HID;
+    const char *v = s ? s : "";
+    MB_H5(t = mb__h5_vlen_str());
+    err = mb__h5_write_attr(loc, path, name, t, t, &v);
+out:
+    mb__h5_close_all(&t, 1);
+    return err;
+}

@@ -30,3 +30,35 @@ int mb__fsync_path(const char *path);
 
 /* mkdir -p: create every missing component of dir (MB_EIO naming the component). */
 mb_err mb__mkdir_p(const char *dir);
+
+/* A file-access property list for the sec2 driver, chosen explicitly so that an HDF5_DRIVER set
+ * in the environment cannot turn a rank-0-only file into one that needs collective opens. With
+ * no_locking, HDF5's file lock is off too (for files that readers may hold open while a job
+ * appends). Returns H5I_INVALID_HID on failure. */
+hid_t mb__h5_fapl(int no_locking);
+
+/* Variable-length UTF-8 string type: h5py reads it as str, and a long string stays out of the
+ * object header (whose attribute space is limited to 64 KiB). Returns H5I_INVALID_HID on
+ * failure; the caller closes it. */
+hid_t mb__h5_vlen_str(void);
+
+/* The writers below name `path` (the file) in their messages and return MB_OK or MB_EIO. */
+
+/* Create dataset `name` under loc with file type ftype and the given shape, and write data
+ * (memory type mtype) unless it has no elements. */
+mb_err mb__h5_write_dset(hid_t loc, const char *path, const char *name, hid_t ftype, hid_t mtype,
+                         int rank, const hsize_t *dims, const void *data);
+/* mb__h5_write_dset for doubles, stored little-endian IEEE. */
+mb_err mb__h5_write_f64(hid_t loc, const char *path, const char *name, int rank,
+                        const hsize_t *dims, const double *data);
+
+/* Create scalar attribute `name` on loc with file type ftype from *value (memory type mtype). */
+mb_err mb__h5_write_attr(hid_t loc, const char *path, const char *name, hid_t ftype, hid_t mtype,
+                         const void *value);
+/* Scalar attributes stored as little-endian int32, int64, uint64, IEEE double. */
+mb_err mb__h5_attr_int(hid_t loc, const char *path, const char *name, int v);
+mb_err mb__h5_attr_i64(hid_t loc, const char *path, const char *name, int64_t v);
+mb_err mb__h5_attr_u64(hid_t loc, const char *path, const char *name, uint64_t v);
+mb_err mb__h5_attr_f64(hid_t loc, const char *path, const char *name, double v);
+/* A variable-length UTF-8 string attribute; NULL is stored as "". */
+mb_err mb__h5_attr_str(hid_t loc, const char *path, const char *name, const char *s);

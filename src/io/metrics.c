@@ -16,13 +16,7 @@
  * and their shared lock would otherwise make every append of the job fail. The writer is the
  * only process that modifies the file, and each call leaves it flushed and consistent. */
 static hid_t metrics_fapl(void) {
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0) return fapl;
-    if (H5Pset_fapl_sec2(fapl) < 0 || H5Pset_file_locking(fapl, 0, 1) < 0) {
-        H5Pclose(fapl);
-        return H5I_INVALID_HID;
-    }
-    return fapl;
+    return mb__h5_fapl(1);
 }
 
 static hid_t epoch_type(void) {
@@ -337,15 +331,11 @@ out:
 static mb_err set_attr(hid_t file, const char *path, const char *name, hid_t ftype, hid_t mtype,
                        const void *value) {
     mb_err err = MB_OK;
-    hid_t ids[2] = {H5I_INVALID_HID, H5I_INVALID_HID};
     htri_t exists = H5Aexists(file, name);
     MB_H5(exists);
     if (exists) MB_H5(H5Adelete(file, name));
-    MB_H5(ids[0] = H5Screate(H5S_SCALAR));
-    MB_H5(ids[1] = H5Acreate2(file, name, ftype, ids[0], H5P_DEFAULT, H5P_DEFAULT));
-    MB_H5(H5Awrite(ids[1], mtype, value));
+    err = mb__h5_write_attr(file, path, name, ftype, mtype, value);
 out:
-    mb__h5_close_all(ids, 2);
     return err;
 }
 

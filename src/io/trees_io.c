@@ -23,81 +23,7 @@ const char *mb_trees_kind_name(int kind) {
     }
 }
 
-/* The sec2 driver, so that an HDF5_DRIVER in the environment cannot demand collective opens. */
-static hid_t sec2_fapl(void) {
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl >= 0 && H5Pset_fapl_sec2(fapl) < 0) {
-        H5Pclose(fapl);
-        return H5I_INVALID_HID;
-    }
-    return fapl;
-}
-
 /* ---- writing ---------------------------------------------------------------------------- */
-
-static mb_err wdset(hid_t loc, const char *path, const char *name, hid_t ftype, hid_t mtype,
-                    int rank, const hsize_t *dims, const void *data) {
-    mb_err err = MB_OK;
-    hid_t ids[2] = {H5I_INVALID_HID, H5I_INVALID_HID};
-    hsize_t np = 1;
-    for (int i = 0; i < rank; i++) np *= dims[i];
-    MB_H5(ids[0] = H5Screate_simple(rank, dims, NULL));
-    MB_H5(ids[1] = H5Dcreate2(loc, name, ftype, ids[0], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-    if (np > 0) MB_H5(H5Dwrite(ids[1], mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
-out:
-    mb__h5_close_all(ids, 2);
-    return err;
-}
-
-static mb_err wf64(hid_t loc, const char *path, const char *name, int rank, const hsize_t *dims,
-                   const double *data) {
-    return wdset(loc, path, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, rank, dims, data);
-}
-
-static mb_err wattr(hid_t loc, const char *path, const char *name, hid_t ftype, hid_t mtype,
-                    const void *v) {
-    mb_err err = MB_OK;
-    hid_t ids[2] = {H5I_INVALID_HID, H5I_INVALID_HID};
-    MB_H5(ids[0] = H5Screate(H5S_SCALAR));
-    MB_H5(ids[1] = H5Acreate2(loc, name, ftype, ids[0], H5P_DEFAULT, H5P_DEFAULT));
-    MB_H5(H5Awrite(ids[1], mtype, v));
-out:
-    mb__h5_close_all(ids, 2);
-    return err;
-}
-
-static mb_err a_int(hid_t loc, const char *path, const char *name, int v) {
-    return wattr(loc, path, name, H5T_STD_I32LE, H5T_NATIVE_INT, &v);
-}
-static mb_err a_i64(hid_t loc, const char *path, const char *name, int64_t v) {
-    return wattr(loc, path, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
-}
-static mb_err a_u64(hid_t loc, const char *path, const char *name, uint64_t v) {
-    return wattr(loc, path, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &v);
-}
-static mb_err a_f64(hid_t loc, const char *path, const char *name, double v) {
-    return wattr(loc, path, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
-}
-
-static hid_t vlen_str(void) {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t >= 0 && (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0)) {
-        H5Tclose(t);
-        return H5I_INVALID_HID;
-    }
-    return t;
-}
-
-static mb_err a_str(hid_t loc, const char *path, const char *name, const char *s) {
-    mb_err err = MB_OK;
-    hid_t t = H5I_INVALID_HID;
-    const char *v = s ? s : "";
-    MB_H5(t = vlen_str());
-    err = wattr(loc, path, name, t, t, &v);
-out:
-    mb__h5_close_all(&t, 1);
-    return err;
-}
 
 static hid_t mkgroup(hid_t loc, const char *name) {
     return H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -110,14 +36,15 @@ static mb_err write_tree(hid_t trees, const char *path, int64_t i, const mb_tree
     hsize_t dims[2] = {(hsize_t)t->n, (hsize_t)t->kv};
     snprintf(name, sizeof name, "%lld", (long long)i);
     MB_H5(g = mkgroup(trees, name));
-    MB_TRY(wdset(g, path, "feature", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims, t->feature));
-    MB_TRY(wdset(g, path, "bin", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims, t->bin));
-    MB_TRY(wf64(g, path, "threshold", 1, dims, t->threshold));
-    MB_TRY(wdset(g, path, "left", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, dims, t->left));
-    MB_TRY(wdset(g, path, "right", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, dims, t->right));
-    MB_TRY(wf64(g, path, "value", 2, dims, t->value));
-    MB_TRY(wf64(g, path, "impurity", 1, dims, t->impurity));
-    MB_TRY(wf64(g, path, "weight", 1, dims, t->weight));
+    MB_TRY(mb__h5_write_dset(g, path, "feature", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims,
+                             t->feature));
+    MB_TRY(mb__h5_write_dset(g, path, "bin", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims, t->bin));
+    MB_TRY(mb__h5_write_f64(g, path, "threshold", 1, dims, t->threshold));
+    MB_TRY(mb__h5_write_dset(g, path, "left", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, dims, t->left));
+    MB_TRY(mb__h5_write_dset(g, path, "right", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, dims, t->right));
+    MB_TRY(mb__h5_write_f64(g, path, "value", 2, dims, t->value));
+    MB_TRY(mb__h5_write_f64(g, path, "impurity", 1, dims, t->impurity));
+    MB_TRY(mb__h5_write_f64(g, path, "weight", 1, dims, t->weight));
 out:
     mb__h5_close_all(&g, 1);
     return err;
@@ -137,64 +64,67 @@ static mb_err write_contents(hid_t file, const char *path, const mb_ckpt *c, con
     for (int64_t i = 0; i < f->ntrees; i++) MB_TRY(write_tree(g[G_TREES], path, i, &f->trees[i]));
     MB_H5(g[G_BINS] = mkgroup(g[G_MODEL], "bins"));
     dims[0] = (hsize_t)f->d;
-    MB_TRY(wdset(g[G_BINS], path, "nbins", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims, f->nbins));
-    MB_TRY(wdset(g[G_BINS], path, "exact", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims, f->exact));
+    MB_TRY(mb__h5_write_dset(g[G_BINS], path, "nbins", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims,
+                             f->nbins));
+    MB_TRY(mb__h5_write_dset(g[G_BINS], path, "exact", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims,
+                             f->exact));
     dims[1] = MB_TREE_MAX_BINS - 1;
-    MB_TRY(wf64(g[G_BINS], path, "edges", 2, dims, f->edges));
+    MB_TRY(mb__h5_write_f64(g[G_BINS], path, "edges", 2, dims, f->edges));
     dims[1] = MB_TREE_MAX_BINS;
-    MB_TRY(wf64(g[G_BINS], path, "values", 2, dims, f->values));
+    MB_TRY(mb__h5_write_f64(g[G_BINS], path, "values", 2, dims, f->values));
     dims[0] = (hsize_t)f->per_round;
-    MB_TRY(wf64(g[G_MODEL], path, "base", 1, dims, f->base));
+    MB_TRY(mb__h5_write_f64(g[G_MODEL], path, "base", 1, dims, f->base));
     double total = 0;
     for (int64_t i = 0; i < f->ntrees; i++) mb_tree_importances(&f->trees[i], f->d, imp);
     for (int64_t j = 0; j < f->d; j++) total += imp[j];
     for (int64_t j = 0; j < f->d && total > 0; j++) imp[j] /= total;
     dims[0] = (hsize_t)f->d;
-    MB_TRY(wf64(g[G_MODEL], path, "importances", 1, dims, imp));
-    MB_TRY(a_int(g[G_MODEL], path, "kind", (int)f->kind));
-    MB_TRY(a_int(g[G_MODEL], path, "classify", f->classify));
-    MB_TRY(a_i64(g[G_MODEL], path, "k", f->k));
-    MB_TRY(a_i64(g[G_MODEL], path, "kv", f->kv));
-    MB_TRY(a_i64(g[G_MODEL], path, "per_round", f->per_round));
-    MB_TRY(a_f64(g[G_MODEL], path, "learning_rate", f->learning_rate));
-    MB_TRY(a_i64(g[G_MODEL], path, "n_trees", f->ntrees));
-    MB_TRY(a_f64(g[G_MODEL], path, "best_val", f->best_val));
-    MB_TRY(a_i64(g[G_MODEL], path, "best_round", f->best_round));
-    MB_TRY(a_i64(g[G_MODEL], path, "stopped", f->stopped));
+    MB_TRY(mb__h5_write_f64(g[G_MODEL], path, "importances", 1, dims, imp));
+    MB_TRY(mb__h5_attr_int(g[G_MODEL], path, "kind", (int)f->kind));
+    MB_TRY(mb__h5_attr_int(g[G_MODEL], path, "classify", f->classify));
+    MB_TRY(mb__h5_attr_i64(g[G_MODEL], path, "k", f->k));
+    MB_TRY(mb__h5_attr_i64(g[G_MODEL], path, "kv", f->kv));
+    MB_TRY(mb__h5_attr_i64(g[G_MODEL], path, "per_round", f->per_round));
+    MB_TRY(mb__h5_attr_f64(g[G_MODEL], path, "learning_rate", f->learning_rate));
+    MB_TRY(mb__h5_attr_i64(g[G_MODEL], path, "n_trees", f->ntrees));
+    MB_TRY(mb__h5_attr_f64(g[G_MODEL], path, "best_val", f->best_val));
+    MB_TRY(mb__h5_attr_i64(g[G_MODEL], path, "best_round", f->best_round));
+    MB_TRY(mb__h5_attr_i64(g[G_MODEL], path, "stopped", f->stopped));
 
     MB_H5(g[G_PRE] = mkgroup(file, "preprocess"));
     hid_t st = H5I_INVALID_HID;
-    MB_H5(st = vlen_str());
+    MB_H5(st = mb__h5_vlen_str());
     dims[0] = (hsize_t)c->ncol;
-    err = wdset(g[G_PRE], path, "columns", st, st, 1, dims, c->columns);
+    err = mb__h5_write_dset(g[G_PRE], path, "columns", st, st, 1, dims, c->columns);
     H5Tclose(st);
     MB_TRY(err);
-    MB_TRY(wdset(g[G_PRE], path, "ncat", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, dims, c->ncat));
+    MB_TRY(mb__h5_write_dset(g[G_PRE], path, "ncat", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, dims,
+                             c->ncat));
     MB_H5(g[G_CATS] = mkgroup(g[G_PRE], "categories"));
     for (int64_t i = 0; i < c->ncol; i++) {
         if (c->ncat[i] == 0) continue;
         dims[0] = (hsize_t)c->ncat[i];
-        MB_TRY(wdset(g[G_CATS], path, c->columns[i], H5T_STD_I64LE, H5T_NATIVE_INT64, 1, dims,
-                     c->cats[i]));
+        MB_TRY(mb__h5_write_dset(g[G_CATS], path, c->columns[i], H5T_STD_I64LE, H5T_NATIVE_INT64, 1,
+                                 dims, c->cats[i]));
     }
 
-    MB_TRY(a_int(file, path, "model_type", (int)f->kind));
-    MB_TRY(a_str(file, path, "model", mb_trees_kind_name(f->kind)));
-    MB_TRY(a_i64(file, path, "d", f->d));
-    MB_TRY(a_i64(file, path, "k", f->k));
-    MB_TRY(a_i64(file, path, "epoch", c->epoch));
-    MB_TRY(a_i64(file, path, "step", c->step));
-    MB_TRY(a_i64(file, path, "samples_seen", c->samples_seen));
-    MB_TRY(a_u64(file, path, "seed", c->seed));
-    MB_TRY(a_f64(file, path, "lr", f->learning_rate));
-    MB_TRY(a_int(file, path, "ranks", c->ranks));
-    MB_TRY(a_str(file, path, "version", c->version));
-    MB_TRY(a_str(file, path, "dataset_path", c->dataset_path));
-    MB_TRY(a_i64(file, path, "dataset_rows", c->dataset_rows));
-    MB_TRY(a_u64(file, path, "dataset_checksum", c->dataset_checksum));
-    MB_TRY(a_str(file, path, "job", c->job_json));
-    if (c->target) MB_TRY(a_str(file, path, "target", c->target));
-    MB_TRY(a_int(file, path, "complete", 1));
+    MB_TRY(mb__h5_attr_int(file, path, "model_type", (int)f->kind));
+    MB_TRY(mb__h5_attr_str(file, path, "model", mb_trees_kind_name(f->kind)));
+    MB_TRY(mb__h5_attr_i64(file, path, "d", f->d));
+    MB_TRY(mb__h5_attr_i64(file, path, "k", f->k));
+    MB_TRY(mb__h5_attr_i64(file, path, "epoch", c->epoch));
+    MB_TRY(mb__h5_attr_i64(file, path, "step", c->step));
+    MB_TRY(mb__h5_attr_i64(file, path, "samples_seen", c->samples_seen));
+    MB_TRY(mb__h5_attr_u64(file, path, "seed", c->seed));
+    MB_TRY(mb__h5_attr_f64(file, path, "lr", f->learning_rate));
+    MB_TRY(mb__h5_attr_int(file, path, "ranks", c->ranks));
+    MB_TRY(mb__h5_attr_str(file, path, "version", c->version));
+    MB_TRY(mb__h5_attr_str(file, path, "dataset_path", c->dataset_path));
+    MB_TRY(mb__h5_attr_i64(file, path, "dataset_rows", c->dataset_rows));
+    MB_TRY(mb__h5_attr_u64(file, path, "dataset_checksum", c->dataset_checksum));
+    MB_TRY(mb__h5_attr_str(file, path, "job", c->job_json));
+    if (c->target) MB_TRY(mb__h5_attr_str(file, path, "target", c->target));
+    MB_TRY(mb__h5_attr_int(file, path, "complete", 1));
 out:
     free(imp);
     mb__h5_close_all(g, NG);
@@ -216,7 +146,7 @@ mb_err mb_trees_write(const char *dir, const char *name, const mb_ckpt *ck, cons
     if (lstat(path, &lst) == 0 && unlink(path) != 0)
         return mb_error_set(MB_EIO, "%s: cannot remove a leftover temporary: %s", path,
                             strerror(errno));
-    MB_H5(ids[0] = sec2_fapl());
+    MB_H5(ids[0] = mb__h5_fapl(0));
     have_tmp = 1;
     MB_H5(ids[1] = H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, ids[0]));
     MB_TRY(write_contents(ids[1], path, ck, f));
@@ -269,7 +199,7 @@ static mb_err rattr_str(hid_t loc, const char *path, const char *name, int optio
         return optional ? MB_OK
                         : mb_error_set(MB_EIO, "%s: tree model lacks attribute '%s'", path, name);
     MB_H5(ids[0] = H5Aopen(loc, name, H5P_DEFAULT));
-    MB_H5(ids[1] = vlen_str());
+    MB_H5(ids[1] = mb__h5_vlen_str());
     MB_H5(H5Aread(ids[0], ids[1], &v));
     *out = strdup(v ? v : "");
     if (v) H5free_memory(v);
@@ -431,7 +361,7 @@ static mb_err read_contents(hid_t file, const char *path, mb_ckpt *c, mb_forest 
         goto out;
     }
     {
-        hid_t st = vlen_str();
+        hid_t st = mb__h5_vlen_str();
         char **tmp = calloc((size_t)c->ncol + 1, sizeof *tmp);
         hid_t ds = H5Dopen2(g[G_PRE], "columns", H5P_DEFAULT);
         herr_t rc = st >= 0 && ds >= 0 && tmp && c->ncol > 0
@@ -482,7 +412,7 @@ static mb_err open_ro(const char *path, hid_t *file) {
         H5Eclear2(H5E_DEFAULT);
         return mb_error_set(MB_EIO, "%s: not an HDF5 file", path);
     }
-    MB_H5(fapl = sec2_fapl());
+    MB_H5(fapl = mb__h5_fapl(0));
     MB_H5(*file = H5Fopen(path, H5F_ACC_RDONLY, fapl));
 out:
     mb__h5_close_all(&fapl, 1);
@@ -520,7 +450,7 @@ int mb_trees_is_model(const char *path) {
         H5Eclear2(H5E_DEFAULT);
         return 0;
     }
-    hid_t fapl = sec2_fapl();
+    hid_t fapl = mb__h5_fapl(0);
     hid_t file = fapl >= 0 ? H5Fopen(path, H5F_ACC_RDONLY, fapl) : H5I_INVALID_HID;
     if (file >= 0 && H5Aexists(file, "model_type") > 0) {
         hid_t a = H5Aopen(file, "model_type", H5P_DEFAULT);
