@@ -6,7 +6,7 @@ source "$(dirname "$0")/lib.sh"
 
 "$MBATCH" gen --kind logistic --rows 12000 --cols 8 --seed 2 --out data.h5
 job s.json '{"base": {"name": "pre", "dataset": {"path": "data.h5"}, "model": {"type": "logistic"},
-    "optimizer": {"lr": 0.2, "momentum": 0.9}, "batch": {"size": 50}, "epochs": 3,
+    "optimizer": {"lr": 0.2, "momentum": 0.9}, "batch": {"size": 50}, "epochs": 20,
     "checkpoint": {"every_steps": 20}},
   "space": {"optimizer.lr": [0.01, 0.1, 0.2], "model.l2": [0, 0.001]}, "run_dir": "cut"}'
 rc=0
@@ -19,7 +19,15 @@ for _ in $(seq 400); do
 done
 sleep 0.2
 # timeout does not pass USR1 on: signal its child, mpirun, which forwards it to every rank.
-kill -USR1 "$(pgrep -P "$pid")"
+child=""
+for _ in $(seq 100); do
+    child=$(pgrep -P "$pid" || true)
+    [ -n "$child" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+done
+[ -n "$child" ] || { cat cut.log; fail "the sweep ended before it could be signalled"; }
+kill -USR1 "$child"
 wait "$pid" || rc=$?
 cat cut.log
 [ "$rc" -eq 75 ] || fail "the signalled sweep exited $rc, expected 75"
