@@ -4,6 +4,7 @@
 #include <hdf5.h>
 #include <stdint.h>
 
+#include "io/fsutil.h" /* mb__fsync_path and mb__mkdir_p, for the users of h5util.h */
 #include "mbatch/error.h"
 
 /* Silence HDF5's own error stack printing (once per process). */
@@ -24,12 +25,6 @@ mb_err mb__h5_report(const char *path, const char *src_file, int line, const cha
 
 /* Close helpers that accept H5I_INVALID_HID / negative ids. */
 void mb__h5_close_all(hid_t *ids, int n);
-
-/* fsync a file or directory by path; returns 0 or -1 (errno set). */
-int mb__fsync_path(const char *path);
-
-/* mkdir -p: create every missing component of dir (MB_EIO naming the component). */
-mb_err mb__mkdir_p(const char *dir);
 
 /* A file-access property list for the sec2 driver, chosen explicitly so that an HDF5_DRIVER set
  * in the environment cannot turn a rank-0-only file into one that needs collective opens. With

@@ -4,31 +4,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-/* mkdir -p with the umask deciding the permissions. */
-static mb_err make_dirs(const char *dir) {
-    char *p = strdup(dir);
-    if (!p) return mb_error_set(MB_EIO, "%s: out of memory", dir);
-    size_t n = strlen(p);
-    for (size_t i = 1; i <= n; i++) {
-        if (p[i] != '/' && p[i] != '\0') continue;
-        char saved = p[i];
-        p[i] = '\0';
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            mb_err err =
-                mb_error_set(MB_EIO, "%s: cannot create directory: %s", p, strerror(errno));
-            free(p);
-            return err;
-        }
-        p[i] = saved;
-    }
-    free(p);
-    return MB_OK;
-}
+#include "io/fsutil.h"
 
 /* One lock per process: a process trains one job at a time. */
 static int lock_fd = -1;
@@ -36,7 +15,7 @@ static int lock_fd = -1;
 mb_err mb__lock_run_dir(const char *run_dir) {
     char path[4096], holder[256] = "";
     mb__lock_release();
-    mb_err err = make_dirs(run_dir);
+    mb_err err = mb__mkdir_p(run_dir);
     if (err) return err;
     snprintf(path, sizeof path, "%s/.lock", run_dir);
     /* O_NOFOLLOW: a symlink planted at .lock must not make us truncate or lock its target. */
