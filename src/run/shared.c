@@ -21,6 +21,25 @@ mb_dataset_spec mb__spec_from_job(const mb_job *job, const char *path) {
     return s;
 }
 
+mb_err mb__open_predict_input(const mb_comm *c, const mb_job *job, const mb_ckpt *ck,
+                              const char *data, const char *model, mb_dataset **ds) {
+    mb_err err = MB_OK;
+    mb_dataset_spec spec = mb__spec_from_job(job, data);
+    MB_TRY(mb_dataset_open(c, &spec, 0, ds));
+    int64_t ncol = mb_dataset_ncol(*ds);
+    if (ncol != ck->ncol)
+        err = mb_error_set(MB_EDATA, "%s: %lld feature columns, the model %s expects %lld", data,
+                           (long long)ncol, model, (long long)ck->ncol);
+    for (int64_t j = 0; !err && j < ncol; j++)
+        if (strcmp(mb_dataset_colname(*ds, j), ck->columns[j]) != 0)
+            err =
+                mb_error_set(MB_EDATA, "%s: feature %lld is '%s', the model %s expects '%s'", data,
+                             (long long)j, mb_dataset_colname(*ds, j), model, ck->columns[j]);
+    err = mb_agree(c, err, NULL);
+out:
+    return err;
+}
+
 mb_model_type mb__model_type(const char *name) {
     if (strcmp(name, "linear") == 0) return MB_MODEL_LINEAR;
     if (strcmp(name, "softmax") == 0) return MB_MODEL_SOFTMAX;

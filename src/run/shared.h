@@ -25,6 +25,13 @@ mb_sched_type mb__sched_type(const char *name); /* optimizer.schedule.type */
 /* Rank 0's checkpoint to every rank (other ranks' *ck is overwritten). Collective. */
 void mb__ckpt_bcast(const mb_comm *c, mb_ckpt *ck);
 
+/* Open `data`, predict's input, with the layout of the training job saved in the model file
+ * `model` (ck, job), and check that its feature columns are the model's, by name and in order
+ * (MB_EDATA naming both files). *ds is set whenever the open succeeded, for the caller to
+ * close. Collective. */
+mb_err mb__open_predict_input(const mb_comm *c, const mb_job *job, const mb_ckpt *ck,
+                              const char *data, const char *model, mb_dataset **ds);
+
 /* Check labels y[0..m) of rows starting at global row `row0` for the model; on a bad label,
  * an MB_EDATA message naming the file, target dataset, row and value. Not collective. */
 mb_err mb__check_labels(const mb_dataset *ds, mb_model_type t, int64_t k, const double *y,

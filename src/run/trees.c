@@ -1165,19 +1165,9 @@ mb_err mb__predict_trees(const mb_comm *c, const mb_predict_opts *o) {
     bcast_forest(c, &f);
     MB_TRY(mb_job_from_canonical(ck.job_json, &job));
 
-    mb_dataset_spec spec = mb__spec_from_job(job, o->data);
     mb_io_mode mode = o->mode && strcmp(o->mode, "scatter") == 0 ? MB_IO_SCATTER : MB_IO_PARALLEL;
-    MB_TRY(mb_dataset_open(c, &spec, 0, &ds));
+    MB_TRY(mb__open_predict_input(c, job, &ck, o->data, o->model, &ds));
     int64_t n = mb_dataset_rows(ds), ncol = mb_dataset_ncol(ds), lo, hi;
-    if (ncol != ck.ncol)
-        err = mb_error_set(MB_EDATA, "%s: %lld feature columns, the model %s expects %lld", o->data,
-                           (long long)ncol, o->model, (long long)ck.ncol);
-    for (int64_t j = 0; !err && j < ncol; j++)
-        if (strcmp(mb_dataset_colname(ds, j), ck.columns[j]) != 0)
-            err = mb_error_set(MB_EDATA, "%s: feature %lld is '%s', the model %s expects '%s'",
-                               o->data, (long long)j, mb_dataset_colname(ds, j), o->model,
-                               ck.columns[j]);
-    MB_TRY(mb_agree(c, err, NULL));
     mb_shard_bounds(n, c->rank, c->size, &lo, &hi);
     int64_t m = hi - lo, kout = mb_forest_kout(&f);
     int has_y = mb_dataset_has_target(ds);
