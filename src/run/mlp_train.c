@@ -370,23 +370,12 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
                        (long long)(e + 1), bnoise, (long long)B_used, (long long)B);
         }
         int early_stop = 0;
-        if (early && row.val_loss < best_val - job->early_stopping.min_delta) {
-            best_val = row.val_loss;
-            best_row = row;
-            memcpy(best_theta, theta, sizeof(double) * (size_t)m.nparam);
-            since_best = 0;
-        } else if (early && ++since_best >= job->early_stopping.patience && e + 1 < job->epochs) {
-            early_stop = 1;
-        }
+        if (early)
+            early_stop = mb__early_update(job, e, &row, theta, m.nparam, &best_val, &best_row,
+                                          best_theta, &since_best);
         double ts = mb_wtime();
-        int ckpt_now =
-            (job->checkpoint.every_epochs > 0 && (e + 1) % job->checkpoint.every_epochs == 0) ||
-            e + 1 == job->epochs || early_stop || stop;
-        if (ckpt_now) {
-            char name[64];
-            snprintf(name, sizeof name, "ckpt-%lld.h5", (long long)s.ck.step);
-            MB_TRY(mb__save(c, job, &s, name, 0, (int)job->checkpoint.keep));
-        }
+        int ckpt_now = 0;
+        MB_TRY(mb__epoch_checkpoint(c, job, &s, e, early_stop || stop, &ckpt_now));
         row.io_s = mb_wtime() - ts;
         row.epoch_s = mb_wtime() - t_epoch;
         row.samples_per_s = row.epoch_s > 0 ? (double)seen / row.epoch_s : 0;

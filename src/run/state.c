@@ -352,6 +352,29 @@ mb_err mb__save(const mb_comm *c, const mb_job *job, mb__state *s, const char *n
     return err;
 }
 
+mb_err mb__epoch_checkpoint(const mb_comm *c, const mb_job *job, mb__state *s, int64_t e, int force,
+                            int *saved) {
+    *saved = (job->checkpoint.every_epochs > 0 && (e + 1) % job->checkpoint.every_epochs == 0) ||
+             e + 1 == job->epochs || force;
+    if (!*saved) return MB_OK;
+    char name[64];
+    snprintf(name, sizeof name, "ckpt-%lld.h5", (long long)s->ck.step);
+    return mb__save(c, job, s, name, 0, (int)job->checkpoint.keep);
+}
+
+int mb__early_update(const mb_job *job, int64_t e, const mb_epoch_row *row, const double *theta,
+                     int64_t nparam, double *best_val, mb_epoch_row *best_row, double *best_theta,
+                     int64_t *since_best) {
+    if (row->val_loss < *best_val - job->early_stopping.min_delta) {
+        *best_val = row->val_loss;
+        *best_row = *row;
+        memcpy(best_theta, theta, sizeof(double) * (size_t)nparam);
+        *since_best = 0;
+        return 0;
+    }
+    return ++*since_best >= job->early_stopping.patience && e + 1 < job->epochs;
+}
+
 mb_err mb__init_model(const mb_comm *c, const mb_job *job, mb__state *s, int resumed) {
     (void)c;
     s->nparam = mb_model_nparam(s->d, s->k);

@@ -8,6 +8,7 @@
 #include "mbatch/comm.h"
 #include "mbatch/dataset.h"
 #include "mbatch/job.h"
+#include "mbatch/metrics.h"
 #include "mbatch/optim.h"
 #include "mbatch/run.h"
 #include "mbatch/trace.h"
@@ -51,6 +52,18 @@ mb_err mb__check_same_data(const mb__state *s);
  * run_dir/<name>; every rank agrees on the outcome. Collective. */
 mb_err mb__save(const mb_comm *c, const mb_job *job, mb__state *s, const char *name, int is_model,
                 int keep);
+/* End of epoch e (0-based): write checkpoints/ckpt-<step>.h5 when checkpoint.every_epochs says so,
+ * after the last epoch, or when `force` (an early stop or a pending signal); *saved says whether
+ * it did. Collective. */
+mb_err mb__epoch_checkpoint(const mb_comm *c, const mb_job *job, mb__state *s, int64_t e, int force,
+                            int *saved);
+/* Early stopping after epoch e with metrics row: a validation loss below *best_val by more than
+ * early_stopping.min_delta makes row and theta[0..nparam) the best (into *best_row, best_theta);
+ * otherwise one more epoch without a gain, and 1 (stop) once patience such epochs have passed
+ * before the last epoch. Not collective. */
+int mb__early_update(const mb_job *job, int64_t e, const mb_epoch_row *row, const double *theta,
+                     int64_t nparam, double *best_val, mb_epoch_row *best_row, double *best_theta,
+                     int64_t *since_best);
 /* Fill s->ck's model and provenance (a fresh zero model unless resumed) and the canonical job.
  * Needs s->d and s->k from mb__load. Not collective. */
 mb_err mb__init_model(const mb_comm *c, const mb_job *job, mb__state *s, int resumed);

@@ -378,24 +378,13 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
         row.comm_s = comm_s;
         row.imbalance = tsum > 0 ? tmax[0] / (tsum / c->size) : 1.0;
         if (sched.type == MB_SCHED_PLATEAU) mb_plateau_update(&sched, row.val_loss);
-        if (early && row.val_loss < best_val - job->early_stopping.min_delta) {
-            best_val = row.val_loss;
-            best_row = row;
-            memcpy(best_theta, theta, sizeof(double) * (size_t)s.nparam);
-            since_best = 0;
-        } else if (early && ++since_best >= job->early_stopping.patience && e + 1 < job->epochs) {
-            early_stop = 1;
-        }
+        if (early)
+            early_stop = mb__early_update(job, e, &row, theta, s.nparam, &best_val, &best_row,
+                                          best_theta, &since_best);
 
         double ts = mb_wtime();
-        int ckpt_now =
-            (job->checkpoint.every_epochs > 0 && (e + 1) % job->checkpoint.every_epochs == 0) ||
-            e + 1 == job->epochs || early_stop;
-        if (ckpt_now) {
-            char name[64];
-            snprintf(name, sizeof name, "ckpt-%lld.h5", (long long)s.ck.step);
-            MB_TRY(mb__save(c, job, &s, name, 0, (int)job->checkpoint.keep));
-        }
+        int ckpt_now = 0;
+        MB_TRY(mb__epoch_checkpoint(c, job, &s, e, early_stop, &ckpt_now));
         epoch_io += mb_wtime() - ts;
         double t_end = mb_wtime();
         row.epoch_s = t_end - t_epoch;
