@@ -1,11 +1,11 @@
 # run_fuzz.sh TARGET - build the libFuzzer harness fuzz_TARGET.c with clang, ASan and UBSan (the
-# project sources it exercises compiled in, instrumented) and fuzz for MBATCH_FUZZ_SECONDS (25)
+# project sources it exercises compiled in, instrumented) and fuzz for MBATCH_FUZZ_SECONDS (50)
 # from the seed corpus tests/fuzz/corpus_TARGET (copied: new inputs stay in the work dir).
 # Exit 77 (ctest: skipped) when clang or its libFuzzer runtime is not installed.
 set -euo pipefail
 target=$1
 : "${SRC_DIR:?}"
-seconds=${MBATCH_FUZZ_SECONDS:-25}
+seconds=${MBATCH_FUZZ_SECONDS:-50}
 work="${WORK_DIR:-/tmp/mbatch-fuzz}/fuzz_$target"
 rm -rf "$work"
 mkdir -p "$work/corpus"
