@@ -324,19 +324,6 @@ out:
 
 /* ---- reading ---------------------------------------------------------------------------- */
 
-static mb_err read_attr(hid_t loc, const char *path, const char *name, hid_t mtype, void *out) {
-    mb_err err = MB_OK;
-    hid_t a = H5I_INVALID_HID;
-    htri_t exists = H5Aexists(loc, name);
-    MB_H5(exists);
-    if (!exists) return mb_error_set(MB_EIO, "%s: checkpoint lacks attribute '%s'", path, name);
-    MB_H5(a = H5Aopen(loc, name, H5P_DEFAULT));
-    MB_H5(H5Aread(a, mtype, out));
-out:
-    mb__h5_close_all(&a, 1);
-    return err;
-}
-
 /* A string attribute, variable or fixed length; *out malloc'd, NULL if absent and optional. */
 static mb_err read_attr_str(hid_t loc, const char *path, const char *name, int optional,
                             char **out) {
@@ -387,7 +374,7 @@ out:
 static mb_err verify_sum(hid_t dset, const char *path, const char *name, uint64_t sum) {
     mb_err err = MB_OK;
     uint64_t stored = 0;
-    MB_TRY(read_attr(dset, path, "checksum", H5T_NATIVE_UINT64, &stored));
+    MB_TRY(mb__h5_read_attr(dset, path, "checkpoint", "checksum", H5T_NATIVE_UINT64, &stored));
     if (stored != sum)
         err = mb_error_set(MB_EIO, "%s: dataset '%s' is corrupt: checksum %016llx, stored %016llx",
                            path, name, (unsigned long long)sum, (unsigned long long)stored);
@@ -536,9 +523,10 @@ static mb_err read_contents(hid_t file, const char *path, mb_ckpt *c) {
     hid_t pre = H5I_INVALID_HID, cats = H5I_INVALID_HID;
     void *p = NULL;
 
-    MB_TRY(read_attr(file, path, "model_type", H5T_NATIVE_INT, &c->model_type));
-    MB_TRY(read_attr(file, path, "d", H5T_NATIVE_INT64, &c->d));
-    MB_TRY(read_attr(file, path, "k", H5T_NATIVE_INT64, &c->k));
+    MB_TRY(
+        mb__h5_read_attr(file, path, "checkpoint", "model_type", H5T_NATIVE_INT, &c->model_type));
+    MB_TRY(mb__h5_read_attr(file, path, "checkpoint", "d", H5T_NATIVE_INT64, &c->d));
+    MB_TRY(mb__h5_read_attr(file, path, "checkpoint", "k", H5T_NATIVE_INT64, &c->k));
     if (!model_name(c->model_type) || c->d < 0 || c->k < 1) {
         err = mb_error_set(MB_EIO, "%s: bad model in checkpoint: type %d, d = %lld, k = %lld", path,
                            c->model_type, (long long)c->d, (long long)c->k);
@@ -554,8 +542,9 @@ static mb_err read_contents(hid_t file, const char *path, mb_ckpt *c) {
         MB_TRY(read_f64(file, path, "model/theta", c->nparam, 0, &c->theta));
     }
 
-    MB_TRY(read_attr(file, path, "optimizer_type", H5T_NATIVE_INT, &c->optim_type));
-    MB_TRY(read_attr(file, path, "optim_t", H5T_NATIVE_INT64, &c->optim_t));
+    MB_TRY(mb__h5_read_attr(file, path, "checkpoint", "optimizer_type", H5T_NATIVE_INT,
+                            &c->optim_type));
+    MB_TRY(mb__h5_read_attr(file, path, "checkpoint", "optim_t", H5T_NATIVE_INT64, &c->optim_t));
     MB_TRY(read_f64(file, path, "optimizer/v", c->nparam, 1, &c->opt_v));
     MB_TRY(read_f64(file, path, "optimizer/m", c->nparam, 1, &c->opt_m));
 
@@ -585,21 +574,26 @@ static mb_err read_contents(hid_t file, const char *path, mb_ckpt *c) {
         c->cats[i] = p;
     }
 
-    MB_TRY(read_attr(file, path, "epoch", H5T_NATIVE_INT64, &c->epoch));
-    MB_TRY(read_attr(file, path, "step", H5T_NATIVE_INT64, &c->step));
-    MB_TRY(read_attr(file, path, "samples_seen", H5T_NATIVE_INT64, &c->samples_seen));
-    MB_TRY(read_attr(file, path, "seed", H5T_NATIVE_UINT64, &c->seed));
-    MB_TRY(read_attr(file, path, "lr", H5T_NATIVE_DOUBLE, &c->lr));
-    MB_TRY(read_attr(file, path, "batch_size", H5T_NATIVE_INT64, &c->batch_size));
-    MB_TRY(read_attr(file, path, "ranks", H5T_NATIVE_INT, &c->ranks));
+    MB_TRY(mb__h5_read_attr(file, path, "checkpoint", "epoch", H5T_NATIVE_INT64, &c->epoch));
+    MB_TRY(mb__h5_read_attr(file, path, "checkpoint", "step", H5T_NATIVE_INT64, &c->step));
+    MB_TRY(mb__h5_read_attr(file, path, "checkpoint", "samples_seen", H5T_NATIVE_INT64,
+                            &c->samples_seen));
+    MB_TRY(mb__h5_read_attr(file, path, "checkpoint", "seed", H5T_NATIVE_UINT64, &c->seed));
+    MB_TRY(mb__h5_read_attr(file, path, "checkpoint", "lr", H5T_NATIVE_DOUBLE, &c->lr));
+    MB_TRY(
+        mb__h5_read_attr(file, path, "checkpoint", "batch_size", H5T_NATIVE_INT64, &c->batch_size));
+    MB_TRY(mb__h5_read_attr(file, path, "checkpoint", "ranks", H5T_NATIVE_INT, &c->ranks));
     MB_TRY(read_attr_str(file, path, "version", 0, &c->version));
     MB_TRY(read_attr_str(file, path, "dataset_path", 0, &c->dataset_path));
-    MB_TRY(read_attr(file, path, "dataset_rows", H5T_NATIVE_INT64, &c->dataset_rows));
-    MB_TRY(read_attr(file, path, "dataset_checksum", H5T_NATIVE_UINT64, &c->dataset_checksum));
+    MB_TRY(mb__h5_read_attr(file, path, "checkpoint", "dataset_rows", H5T_NATIVE_INT64,
+                            &c->dataset_rows));
+    MB_TRY(mb__h5_read_attr(file, path, "checkpoint", "dataset_checksum", H5T_NATIVE_UINT64,
+                            &c->dataset_checksum));
     MB_TRY(read_attr_str(file, path, "job", 0, &c->job_json));
     MB_TRY(read_attr_str(file, path, "target", 1, &c->target));
     uint64_t stored = 0;
-    MB_TRY(read_attr(file, path, "attrs_checksum", H5T_NATIVE_UINT64, &stored));
+    MB_TRY(
+        mb__h5_read_attr(file, path, "checkpoint", "attrs_checksum", H5T_NATIVE_UINT64, &stored));
     if (stored != attrs_sum(c))
         err = mb_error_set(MB_EIO, "%s: the attributes of / are corrupt (checksum mismatch)", path);
 out:

@@ -971,33 +971,6 @@ out:
     return err;
 }
 
-/* One H5Dread of rows [start, start+cnt) (all `width` columns of a 1-D or 2-D dataset) as doubles.
- * With cnt == 0 it still calls H5Dread with an empty selection: in collective mode every rank must
- * make the same calls. */
-static mb_err read_rows(const char *path, hid_t did, hid_t dxpl, int ndims, int64_t width,
-                        int64_t start, int64_t cnt, double *buf) {
-    mb_err err = MB_OK;
-    hid_t fs = H5I_INVALID_HID, ms = H5I_INVALID_HID;
-    double dummy = 0;
-    MB_H5(fs = H5Dget_space(did));
-    if (cnt > 0) {
-        hsize_t off[2] = {(hsize_t)start, 0}, count[2] = {(hsize_t)cnt, (hsize_t)width};
-        MB_H5(H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, count, NULL));
-        MB_H5(ms = H5Screate_simple(ndims, count, NULL));
-    } else {
-        hsize_t one = 1;
-        MB_H5(H5Sselect_none(fs));
-        MB_H5(ms = H5Screate_simple(1, &one, NULL));
-        MB_H5(H5Sselect_none(ms));
-        buf = &dummy;
-    }
-    MB_H5(H5Dread(did, H5T_NATIVE_DOUBLE, ms, fs, dxpl, buf));
-out:
-    if (ms >= 0) H5Sclose(ms);
-    if (fs >= 0) H5Sclose(fs);
-    return err;
-}
-
 /* Features of rows [start, start+cnt) into dst [cnt][ncol]. tmp holds cnt * xwidth doubles for a
  * matrix column subset, cnt doubles for the columns layout. The number of H5Dread calls does not
  * depend on cnt or on an earlier failure (err_in), which turns this rank's reads into empty ones.
@@ -1007,8 +980,8 @@ static mb_err read_features(const mb_dataset *ds, const handles *h, int64_t star
     mb_err err = err_in;
     if (ds->layout == LAYOUT_MATRIX) {
         double *buf = ds->identity ? dst : tmp;
-        mb_err e =
-            read_rows(ds->path, h->cols[0], h->dxpl, 2, ds->xwidth, start, err ? 0 : cnt, buf);
+        mb_err e = mb__h5_read_rows(ds->path, h->cols[0], h->dxpl, 2, ds->xwidth, start,
+                                    err ? 0 : cnt, buf);
         if (!err && !e && !ds->identity) {
             for (int64_t i = 0; i < cnt; i++)
                 for (int64_t c = 0; c < ds->ncol; c++)
@@ -1017,7 +990,7 @@ static mb_err read_features(const mb_dataset *ds, const handles *h, int64_t star
         return err ? err : e;
     }
     for (int64_t c = 0; c < ds->ncol; c++) {
-        mb_err e = read_rows(ds->path, h->cols[c], h->dxpl, 1, 1, start, err ? 0 : cnt, tmp);
+        mb_err e = mb__h5_read_rows(ds->path, h->cols[c], h->dxpl, 1, 1, start, err ? 0 : cnt, tmp);
         if (!err && !e)
             for (int64_t i = 0; i < cnt; i++) dst[i * ds->ncol + c] = tmp[i];
         if (!err) err = e;
@@ -1081,7 +1054,7 @@ static mb_err read_parallel(const mb_comm *c, mb_dataset *ds, int64_t lo, int64_
         err = read_features(ds, &h, lo + r0, cnt, raw ? raw + r0 * ds->ncol : NULL, tmp, err);
         if (read_y) {
             int64_t ycnt = y && !err ? cnt : 0;
-            mb_err e = read_rows(path, h.y, h.dxpl, 1, 1, lo + r0, ycnt, y ? y + r0 : NULL);
+            mb_err e = mb__h5_read_rows(path, h.y, h.dxpl, 1, 1, lo + r0, ycnt, y ? y + r0 : NULL);
             if (!err) err = e;
         }
     }
@@ -1147,7 +1120,7 @@ static mb_err read_scatter(const mb_comm *c, mb_dataset *ds, int64_t lo, int64_t
             /* After a failed read rank 0 keeps scattering (zeros) so that no rank waits forever;
              * the failure is agreed on after the loop. */
             if (!err) err = read_features(ds, &h, g0, cnt, buf, tmp, MB_OK);
-            if (!err && read_y) err = read_rows(path, h.y, h.dxpl, 1, 1, g0, cnt, ybuf);
+            if (!err && read_y) err = mb__h5_read_rows(path, h.y, h.dxpl, 1, 1, g0, cnt, ybuf);
             if (err) {
                 memset(buf, 0, sizeof *buf * (size_t)(cnt * ncol));
                 if (read_y) memset(ybuf, 0, sizeof *ybuf * (size_t)cnt);

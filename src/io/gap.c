@@ -30,14 +30,6 @@ out:
     return err;
 }
 
-static mb_err close_file(hid_t file, const char *path, mb_err err) {
-    if (file < 0) return err;
-    if (!err && H5Fflush(file, H5F_SCOPE_GLOBAL) < 0)
-        err = mb__h5_report(path, __FILE__, __LINE__, "H5Fflush");
-    if (H5Fclose(file) < 0 && !err) err = mb__h5_report(path, __FILE__, __LINE__, "H5Fclose");
-    return err;
-}
-
 mb_err mb_gap_read(const char *path, mb_gap_row **rows, int64_t *n) {
     mb_err err = MB_OK;
     hid_t ids[4] = {H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID};
@@ -86,7 +78,7 @@ mb_err mb_gap_init(const char *path, int64_t keep_from) {
     } else {
         mb_gap_row *rows = NULL;
         int64_t n = 0, keep = 0;
-        MB_TRY(close_file(file, path, MB_OK));
+        MB_TRY(mb__h5_flush_close(file, path, MB_OK));
         file = H5I_INVALID_HID;
         MB_TRY(mb_gap_read(path, &rows, &n));
         while (keep < n && rows[keep].epoch < keep_from) keep++;
@@ -98,7 +90,7 @@ mb_err mb_gap_init(const char *path, int64_t keep_from) {
     }
 out:
     mb__h5_close_all(ids, 4);
-    return close_file(file, path, err);
+    return mb__h5_flush_close(file, path, err);
 }
 
 mb_err mb_gap_append(const char *path, const mb_gap_row *row) {
@@ -120,5 +112,5 @@ mb_err mb_gap_append(const char *path, const mb_gap_row *row) {
     MB_H5(H5Dwrite(ids[0], ids[3], ids[2], ids[1], H5P_DEFAULT, row));
 out:
     mb__h5_close_all(ids, 4);
-    return close_file(file, path, err);
+    return mb__h5_flush_close(file, path, err);
 }

@@ -132,3 +132,64 @@ out:
     mb__h5_close_all(&t, 1);
     return err;
 }
+
+/* Rows [start, start+cnt) of a 1-D or 2-D dataset; an empty selection when cnt == 0. */
+static mb_err rows_xfer(const char *path, hid_t did, hid_t dxpl, int ndims, int64_t width,
+                        int64_t start, int64_t cnt, void *buf, int write) {
+    mb_err err = MB_OK;
+    hid_t fs = H5I_INVALID_HID, ms = H5I_INVALID_HID;
+    double dummy = 0;
+    MB_H5(fs = H5Dget_space(did));
+    if (cnt > 0) {
+        hsize_t off[2] = {(hsize_t)start, 0}, count[2] = {(hsize_t)cnt, (hsize_t)width};
+        MB_H5(H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, count, NULL));
+        MB_H5(ms = H5Screate_simple(ndims, count, NULL));
+    } else {
+        hsize_t one = 1;
+        MB_H5(H5Sselect_none(fs));
+        MB_H5(ms = H5Screate_simple(1, &one, NULL));
+        MB_H5(H5Sselect_none(ms));
+        buf = &dummy;
+    }
+    if (write)
+        MB_H5(H5Dwrite(did, H5T_NATIVE_DOUBLE, ms, fs, dxpl, buf));
+    else
+        MB_H5(H5Dread(did, H5T_NATIVE_DOUBLE, ms, fs, dxpl, buf));
+out:
+    if (ms >= 0) H5Sclose(ms);
+    if (fs >= 0) H5Sclose(fs);
+    return err;
+}
+
+mb_err mb__h5_read_rows(const char *path, hid_t did, hid_t dxpl, int ndims, int64_t width,
+                        int64_t start, int64_t cnt, double *buf) {
+    return rows_xfer(path, did, dxpl, ndims, width, start, cnt, buf, 0);
+}
+
+mb_err mb__h5_write_rows(const char *path, hid_t did, hid_t dxpl, int ndims, int64_t width,
+                         int64_t lo, int64_t hi, const double *buf) {
+    /* H5Dwrite takes a const buffer; the shared helper only passes it through. */
+    return rows_xfer(path, did, dxpl, ndims, width, lo, hi - lo, (void *)(uintptr_t)buf, 1);
+}
+
+mb_err mb__h5_flush_close(hid_t file, const char *path, mb_err err) {
+    if (file < 0) return err;
+    if (!err && H5Fflush(file, H5F_SCOPE_GLOBAL) < 0)
+        err = mb__h5_report(path, __FILE__, __LINE__, "H5Fflush");
+    if (H5Fclose(file) < 0 && !err) err = mb__h5_report(path, __FILE__, __LINE__, "H5Fclose");
+    return err;
+}
+
+mb_err mb__h5_read_attr(hid_t loc, const char *path, const char *what, const char *name,
+                        hid_t mtype, void *out) {
+    mb_err err = MB_OK;
+    hid_t a = H5I_INVALID_HID;
+    htri_t exists = H5Aexists(loc, name);
+    MB_H5(exists);
+    if (!exists) return mb_error_set(MB_EIO, "%s: %s lacks attribute '%s'", path, what, name);
+    MB_H5(a = H5Aopen(loc, name, H5P_DEFAULT));
+    MB_H5(H5Aread(a, mtype, out));
+out:
+    mb__h5_close_all(&a, 1);
+    return err;
+}

@@ -57,3 +57,20 @@ mb_err mb__h5_attr_u64(hid_t loc, const char *path, const char *name, uint64_t v
 mb_err mb__h5_attr_f64(hid_t loc, const char *path, const char *name, double v);
 /* A variable-length UTF-8 string attribute; NULL is stored as "". */
 mb_err mb__h5_attr_str(hid_t loc, const char *path, const char *name, const char *s);
+
+/* One transfer of rows [start, start+cnt) (all `width` columns of a 1-D or 2-D dataset) as
+ * doubles. With cnt == 0 the rank still calls H5Dread/H5Dwrite with an empty selection: in
+ * collective mode every rank must make the same calls. */
+mb_err mb__h5_read_rows(const char *path, hid_t did, hid_t dxpl, int ndims, int64_t width,
+                        int64_t start, int64_t cnt, double *buf);
+mb_err mb__h5_write_rows(const char *path, hid_t did, hid_t dxpl, int ndims, int64_t width,
+                         int64_t lo, int64_t hi, const double *buf);
+
+/* Flush and close `file` (the data is only safe after both), reporting the first failure; returns
+ * err if it was already set. A negative file is a no-op. */
+mb_err mb__h5_flush_close(hid_t file, const char *path, mb_err err);
+
+/* Read the scalar attribute `name` of loc into out; MB_EIO "<path>: <what> lacks attribute
+ * '<name>'" when it is absent. */
+mb_err mb__h5_read_attr(hid_t loc, const char *path, const char *what, const char *name,
+                        hid_t mtype, void *out);

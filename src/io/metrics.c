@@ -132,15 +132,6 @@ out:
     return err;
 }
 
-/* Flush and close, reporting a failure of either (the data is only safe after both). */
-static mb_err close_file(hid_t file, const char *path, mb_err err) {
-    if (file < 0) return err;
-    if (!err && H5Fflush(file, H5F_SCOPE_GLOBAL) < 0)
-        err = mb__h5_report(path, __FILE__, __LINE__, "H5Fflush");
-    if (H5Fclose(file) < 0 && !err) err = mb__h5_report(path, __FILE__, __LINE__, "H5Fclose");
-    return err;
-}
-
 static mb_err open_epochs(hid_t file, const char *path, hid_t *dset) {
     mb_err err = MB_OK;
     htri_t exists = H5Lexists(file, "epochs", H5P_DEFAULT);
@@ -279,7 +270,7 @@ mb_err mb_metrics_init(const char *path, int64_t keep_from) {
     MB_TRY(open_rw(path, &file));
     MB_TRY(truncate_epochs(file, path, keep_from));
 out:
-    return close_file(file, path, err);
+    return mb__h5_flush_close(file, path, err);
 }
 
 mb_err mb_metrics_append(const char *path, const mb_epoch_row *row) {
@@ -303,7 +294,7 @@ mb_err mb_metrics_append(const char *path, const mb_epoch_row *row) {
     MB_H5(H5Dwrite(ids[0], ids[3], ids[2], ids[1], H5P_DEFAULT, row));
 out:
     mb__h5_close_all(ids, 4);
-    return close_file(file, path, err);
+    return mb__h5_flush_close(file, path, err);
 }
 
 mb_err mb_metrics_ranks(const char *path, const mb_rank_row *rows, int n) {
@@ -324,7 +315,7 @@ mb_err mb_metrics_ranks(const char *path, const mb_rank_row *rows, int n) {
     if (n > 0) MB_H5(H5Dwrite(ids[3], ids[0], H5S_ALL, H5S_ALL, H5P_DEFAULT, rows));
 out:
     mb__h5_close_all(ids, 4);
-    return close_file(file, path, err);
+    return mb__h5_flush_close(file, path, err);
 }
 
 /* Replace (delete, create) a scalar attribute of `/`. */
@@ -354,7 +345,7 @@ mb_err mb_metrics_kpis(const char *path, const mb_kpis *k) {
     D(utilization);
 #undef D
 out:
-    return close_file(file, path, err);
+    return mb__h5_flush_close(file, path, err);
 }
 
 mb_err mb_metrics_read(const char *path, mb_epoch_row **rows, int64_t *n) {

@@ -10,32 +10,6 @@
 
 #include "h5util.h"
 
-/* One collective write of rows [lo, hi) of a dataset with `width` columns (ndims 1 or 2). A rank
- * without rows selects nothing but still takes part. */
-static mb_err write_rows(const char *path, hid_t did, hid_t dxpl, int ndims, int64_t width,
-                         int64_t lo, int64_t hi, const double *buf) {
-    mb_err err = MB_OK;
-    hid_t fs = H5I_INVALID_HID, ms = H5I_INVALID_HID;
-    double dummy = 0;
-    MB_H5(fs = H5Dget_space(did));
-    if (hi > lo) {
-        hsize_t off[2] = {(hsize_t)lo, 0}, count[2] = {(hsize_t)(hi - lo), (hsize_t)width};
-        MB_H5(H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, count, NULL));
-        MB_H5(ms = H5Screate_simple(ndims, count, NULL));
-    } else {
-        hsize_t one = 1;
-        MB_H5(H5Sselect_none(fs));
-        MB_H5(ms = H5Screate_simple(1, &one, NULL));
-        MB_H5(H5Sselect_none(ms));
-        buf = &dummy;
-    }
-    MB_H5(H5Dwrite(did, H5T_NATIVE_DOUBLE, ms, fs, dxpl, buf));
-out:
-    if (ms >= 0) H5Sclose(ms);
-    if (fs >= 0) H5Sclose(fs);
-    return err;
-}
-
 static mb_err create_dset(const char *path, hid_t fid, const char *name, int ndims,
                           const hsize_t *dims, hid_t *out) {
     mb_err err = MB_OK;
@@ -147,10 +121,10 @@ mb_err mb_predictions_write_timed(const mb_comm *c, const char *path, int64_t n,
     err = mb_agree(c, err, NULL);
     if (err) goto out;
 
-    err = write_rows(path, dpred, dxpl, kout == 1 ? 1 : 2, kout, lo, hi, pred);
+    err = mb__h5_write_rows(path, dpred, dxpl, kout == 1 ? 1 : 2, kout, lo, hi, pred);
     if (smax[2]) {
         /* Even after a failed write above, take part in this collective one (selecting nothing). */
-        mb_err e = write_rows(path, dlabel, dxpl, 1, 1, err ? 0 : lo, err ? 0 : hi, label);
+        mb_err e = mb__h5_write_rows(path, dlabel, dxpl, 1, 1, err ? 0 : lo, err ? 0 : hi, label);
         if (!err) err = e;
     }
     hid_t dsets[] = {dpred, dlabel, dxpl};

@@ -175,19 +175,6 @@ out:
 
 /* ---- reading ---------------------------------------------------------------------------- */
 
-static mb_err rattr(hid_t loc, const char *path, const char *name, hid_t mtype, void *v) {
-    mb_err err = MB_OK;
-    hid_t a = H5I_INVALID_HID;
-    htri_t ex = H5Aexists(loc, name);
-    MB_H5(ex);
-    if (!ex) return mb_error_set(MB_EIO, "%s: tree model lacks attribute '%s'", path, name);
-    MB_H5(a = H5Aopen(loc, name, H5P_DEFAULT));
-    MB_H5(H5Aread(a, mtype, v));
-out:
-    mb__h5_close_all(&a, 1);
-    return err;
-}
-
 static mb_err rattr_str(hid_t loc, const char *path, const char *name, int optional, char **out) {
     mb_err err = MB_OK;
     hid_t ids[2] = {H5I_INVALID_HID, H5I_INVALID_HID};
@@ -288,28 +275,34 @@ static mb_err read_contents(hid_t file, const char *path, mb_ckpt *c, mb_forest 
     int kind = 0;
     int64_t d = 0, ntrees = 0;
 
-    MB_TRY(rattr(file, path, "model_type", H5T_NATIVE_INT, &kind));
-    MB_TRY(rattr(file, path, "d", H5T_NATIVE_INT64, &d));
+    MB_TRY(mb__h5_read_attr(file, path, "tree model", "model_type", H5T_NATIVE_INT, &kind));
+    MB_TRY(mb__h5_read_attr(file, path, "tree model", "d", H5T_NATIVE_INT64, &d));
     if (!mb_trees_kind_name(kind) || d < 0 || d > 100000000) {
         err = mb_error_set(MB_EIO, "%s: not a tree model (model_type %d, d = %lld)", path, kind,
                            (long long)d);
         goto out;
     }
     MB_H5(g[G_MODEL] = H5Gopen2(file, "model", H5P_DEFAULT));
-    MB_TRY(rattr(g[G_MODEL], path, "n_trees", H5T_NATIVE_INT64, &ntrees));
+    MB_TRY(mb__h5_read_attr(g[G_MODEL], path, "tree model", "n_trees", H5T_NATIVE_INT64, &ntrees));
     if (mb_forest_init(f, d, ntrees) != 0) {
         err = mb_error_set(MB_EIO, "%s: out of memory", path);
         goto out;
     }
     f->kind = (mb_forest_kind)kind;
-    MB_TRY(rattr(g[G_MODEL], path, "classify", H5T_NATIVE_INT, &f->classify));
-    MB_TRY(rattr(g[G_MODEL], path, "k", H5T_NATIVE_INT64, &f->k));
-    MB_TRY(rattr(g[G_MODEL], path, "kv", H5T_NATIVE_INT64, &f->kv));
-    MB_TRY(rattr(g[G_MODEL], path, "per_round", H5T_NATIVE_INT64, &f->per_round));
-    MB_TRY(rattr(g[G_MODEL], path, "learning_rate", H5T_NATIVE_DOUBLE, &f->learning_rate));
-    MB_TRY(rattr(g[G_MODEL], path, "best_val", H5T_NATIVE_DOUBLE, &f->best_val));
-    MB_TRY(rattr(g[G_MODEL], path, "best_round", H5T_NATIVE_INT64, &f->best_round));
-    MB_TRY(rattr(g[G_MODEL], path, "stopped", H5T_NATIVE_INT64, &f->stopped));
+    MB_TRY(
+        mb__h5_read_attr(g[G_MODEL], path, "tree model", "classify", H5T_NATIVE_INT, &f->classify));
+    MB_TRY(mb__h5_read_attr(g[G_MODEL], path, "tree model", "k", H5T_NATIVE_INT64, &f->k));
+    MB_TRY(mb__h5_read_attr(g[G_MODEL], path, "tree model", "kv", H5T_NATIVE_INT64, &f->kv));
+    MB_TRY(mb__h5_read_attr(g[G_MODEL], path, "tree model", "per_round", H5T_NATIVE_INT64,
+                            &f->per_round));
+    MB_TRY(mb__h5_read_attr(g[G_MODEL], path, "tree model", "learning_rate", H5T_NATIVE_DOUBLE,
+                            &f->learning_rate));
+    MB_TRY(mb__h5_read_attr(g[G_MODEL], path, "tree model", "best_val", H5T_NATIVE_DOUBLE,
+                            &f->best_val));
+    MB_TRY(mb__h5_read_attr(g[G_MODEL], path, "tree model", "best_round", H5T_NATIVE_INT64,
+                            &f->best_round));
+    MB_TRY(
+        mb__h5_read_attr(g[G_MODEL], path, "tree model", "stopped", H5T_NATIVE_INT64, &f->stopped));
     if (f->k < 1 || f->kv < 1 || f->kv > f->k || f->per_round < 1 ||
         f->per_round > MB_TREE_MAX_BINS) {
         err = mb_error_set(MB_EIO, "%s: bad tree model shape k = %lld, kv = %lld, per_round %lld",
@@ -384,16 +377,19 @@ static mb_err read_contents(hid_t file, const char *path, mb_ckpt *c, mb_forest 
         c->cats[j] = p;
         p = NULL;
     }
-    MB_TRY(rattr(file, path, "epoch", H5T_NATIVE_INT64, &c->epoch));
-    MB_TRY(rattr(file, path, "step", H5T_NATIVE_INT64, &c->step));
-    MB_TRY(rattr(file, path, "samples_seen", H5T_NATIVE_INT64, &c->samples_seen));
-    MB_TRY(rattr(file, path, "seed", H5T_NATIVE_UINT64, &c->seed));
-    MB_TRY(rattr(file, path, "lr", H5T_NATIVE_DOUBLE, &c->lr));
-    MB_TRY(rattr(file, path, "ranks", H5T_NATIVE_INT, &c->ranks));
+    MB_TRY(mb__h5_read_attr(file, path, "tree model", "epoch", H5T_NATIVE_INT64, &c->epoch));
+    MB_TRY(mb__h5_read_attr(file, path, "tree model", "step", H5T_NATIVE_INT64, &c->step));
+    MB_TRY(mb__h5_read_attr(file, path, "tree model", "samples_seen", H5T_NATIVE_INT64,
+                            &c->samples_seen));
+    MB_TRY(mb__h5_read_attr(file, path, "tree model", "seed", H5T_NATIVE_UINT64, &c->seed));
+    MB_TRY(mb__h5_read_attr(file, path, "tree model", "lr", H5T_NATIVE_DOUBLE, &c->lr));
+    MB_TRY(mb__h5_read_attr(file, path, "tree model", "ranks", H5T_NATIVE_INT, &c->ranks));
     MB_TRY(rattr_str(file, path, "version", 0, &c->version));
     MB_TRY(rattr_str(file, path, "dataset_path", 0, &c->dataset_path));
-    MB_TRY(rattr(file, path, "dataset_rows", H5T_NATIVE_INT64, &c->dataset_rows));
-    MB_TRY(rattr(file, path, "dataset_checksum", H5T_NATIVE_UINT64, &c->dataset_checksum));
+    MB_TRY(mb__h5_read_attr(file, path, "tree model", "dataset_rows", H5T_NATIVE_INT64,
+                            &c->dataset_rows));
+    MB_TRY(mb__h5_read_attr(file, path, "tree model", "dataset_checksum", H5T_NATIVE_UINT64,
+                            &c->dataset_checksum));
     MB_TRY(rattr_str(file, path, "job", 0, &c->job_json));
     MB_TRY(rattr_str(file, path, "target", 1, &c->target));
 out:
@@ -428,7 +424,9 @@ mb_err mb_trees_read(const char *path, mb_ckpt *ck, mb_forest *f) {
     mb__h5_quiet();
     MB_TRY(open_ro(path, &file));
     if (H5Aexists(file, "complete") <= 0 ||
-        rattr(file, path, "complete", H5T_NATIVE_INT, &complete) != MB_OK || complete != 1) {
+        mb__h5_read_attr(file, path, "tree model", "complete", H5T_NATIVE_INT, &complete) !=
+            MB_OK ||
+        complete != 1) {
         mb_error_clear();
         err = mb_error_set(MB_EIO, "%s is incomplete (no complete=1 attribute)", path);
         goto out;
