@@ -63,3 +63,34 @@ mb_err mb_dataset_read_shards(const mb_comm *c, mb_dataset *ds, mb_io_mode mode,
                               const int64_t *shards, double *raw, double *y);
 
 void mb_dataset_close(mb_dataset *ds); /* NULL-safe; not collective (file already closed) */
+
+/* Streaming (src/run/stream.c): one rank reads blocks of its own rows outside any collective. */
+typedef enum { MB_ELEM_F64 = 0, MB_ELEM_F32 = 1, MB_ELEM_I32 = 2, MB_ELEM_I64 = 3 } mb_elem;
+
+/* Where the rows lie in the file when every dataset the read needs is contiguous, allocated,
+ * unfiltered and of a native type (mb_elem), so that pread of the file gives the values. */
+typedef struct mb_dataset_direct {
+    int matrix;            /* 1: rows of one row-major [N][width] dataset; 0: a 1-D one per column */
+    int64_t width;         /* matrix: elements per row of /X */
+    int identity;          /* matrix: the raw columns are all of /X's, in order */
+    const int64_t *xcol;   /* matrix: the /X column of each raw column (ncol) */
+    int64_t x_offset;      /* matrix: byte offset of row 0 */
+    mb_elem x_elem;        /* matrix: element type */
+    int64_t *col_offset;   /* columns layout: byte offset of row 0 of each raw column (ncol) */
+    mb_elem *col_elem;     /* columns layout: element type of each raw column (ncol) */
+    int64_t y_offset;      /* the target's byte offset of row 0 */
+    mb_elem y_elem;
+} mb_dataset_direct;
+
+typedef struct mb_dataset_blocks mb_dataset_blocks; /* opaque: a rank's own serial HDF5 handle */
+
+/* Open ds's file on this rank alone (sec2 driver, read-only) for block reads, and find out whether
+ * the direct path applies. Not collective. Free with mb_dataset_blocks_close. */
+mb_err mb_dataset_blocks_open(const mb_dataset *ds, mb_dataset_blocks **out);
+/* The direct layout, or NULL with *why saying which dataset is not readable with pread. */
+const mb_dataset_direct *mb_dataset_blocks_direct(const mb_dataset_blocks *b, const char **why);
+/* Rows [start, start+cnt) through HDF5 into raw [cnt][ncol] and y [cnt], unchecked. Not
+ * collective; HDF5 is not thread-safe here, so only the thread that opened b may call it. */
+mb_err mb_dataset_blocks_read(mb_dataset_blocks *b, int64_t start, int64_t cnt, double *raw,
+                              double *y);
+void mb_dataset_blocks_close(mb_dataset_blocks *b); /* NULL-safe */

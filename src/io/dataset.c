@@ -1209,3 +1209,155 @@ mb_err mb_dataset_read_shards(const mb_comm *c, mb_dataset *ds, mb_io_mode mode,
     }
     return mb_agree(c, err, NULL);
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * Block reads of one rank's rows (streaming) */
+
+struct mb_dataset_blocks {
+    const mb_dataset *ds;
+    handles h;
+    double *tmp;
+    int64_t tmp_rows;
+    int direct_ok;
+    char why[512];
+    mb_dataset_direct dir;
+};
+
+/* The native element type of did's file type, or -1. */
+static int native_elem(hid_t did) {
+    hid_t t = H5Dget_type(did);
+    int e = -1;
+    if (t < 0) return -1;
+    if (H5Tequal(t, H5T_NATIVE_DOUBLE) > 0)
+        e = MB_ELEM_F64;
+    else if (H5Tequal(t, H5T_NATIVE_FLOAT) > 0)
+        e = MB_ELEM_F32;
+    else if (H5Tequal(t, H5T_NATIVE_INT32) > 0)
+        e = MB_ELEM_I32;
+    else if (H5Tequal(t, H5T_NATIVE_INT64) > 0)
+        e = MB_ELEM_I64;
+    H5Tclose(t);
+    return e;
+}
+
+/* Byte offset of did's values if they can be read with pread (contiguous, allocated, no filters,
+ * no external storage, native type), else -1 with b->why saying why not. */
+static int64_t direct_offset(mb_dataset_blocks *b, hid_t did, const char *dpath, int *elem) {
+    hid_t dcpl = H5Dget_create_plist(did);
+    const char *no = NULL;
+    int64_t off = -1;
+    if (dcpl < 0)
+        no = "its creation property list cannot be read";
+    else if (H5Pget_layout(dcpl) != H5D_CONTIGUOUS)
+        no = "it is chunked or compact, not contiguous";
+    else if (H5Pget_nfilters(dcpl) != 0)
+        no = "it is filtered";
+    else if (H5Pget_external_count(dcpl) != 0)
+        no = "it has external storage";
+    else if ((*elem = native_elem(did)) < 0)
+        no = "its type is not this machine's native float64/float32/int32/int64";
+    else {
+        haddr_t a = H5Dget_offset(did);
+        if (a == HADDR_UNDEF)
+            no = "its storage is not allocated";
+        else
+            off = (int64_t)a;
+    }
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (no) snprintf(b->why, sizeof b->why, "%s: %s", dpath, no);
+    return no ? -1 : off;
+}
+
+static void find_direct(mb_dataset_blocks *b) {
+    const mb_dataset *ds = b->ds;
+    mb_dataset_direct *d = &b->dir;
+    hid_t fcpl = H5Fget_create_plist(b->h.file);
+    hsize_t ub = 1;
+    if (fcpl >= 0) {
+        if (H5Pget_userblock(fcpl, &ub) < 0) ub = 1;
+        H5Pclose(fcpl);
+    }
+    if (ub != 0) { /* offsets would need the user block's size added: keep it simple */
+        snprintf(b->why, sizeof b->why, "%s has a user block", ds->path);
+        return;
+    }
+    int e = 0;
+    d->matrix = ds->layout == LAYOUT_MATRIX;
+    if (d->matrix) {
+        d->width = ds->xwidth;
+        d->identity = ds->identity;
+        d->xcol = ds->xcol;
+        if ((d->x_offset = direct_offset(b, b->h.cols[0], ds->xpath, &e)) < 0) return;
+        d->x_elem = (mb_elem)e;
+    } else {
+        d->col_offset = calloc((size_t)ds->ncol, sizeof *d->col_offset);
+        d->col_elem = calloc((size_t)ds->ncol, sizeof *d->col_elem);
+        if (!d->col_offset || !d->col_elem) {
+            snprintf(b->why, sizeof b->why, "out of memory");
+            return;
+        }
+        for (int64_t c = 0; c < ds->ncol; c++) {
+            if ((d->col_offset[c] = direct_offset(b, b->h.cols[c], ds->cpaths[c], &e)) < 0) return;
+            d->col_elem[c] = (mb_elem)e;
+        }
+    }
+    if ((d->y_offset = direct_offset(b, b->h.y, ds->target, &e)) < 0) return;
+    d->y_elem = (mb_elem)e;
+    b->direct_ok = 1;
+}
+
+mb_err mb_dataset_blocks_open(const mb_dataset *ds, mb_dataset_blocks **out) {
+    mb_err err = MB_OK;
+    const char *path = ds->path;
+    hid_t fapl = H5I_INVALID_HID;
+    *out = NULL;
+    mb_dataset_blocks *b = calloc(1, sizeof *b);
+    if (!b) return oom(path);
+    b->ds = ds;
+    b->h = (handles){H5I_INVALID_HID, H5I_INVALID_HID, NULL, 0, H5I_INVALID_HID};
+    if (!ds->has_target) {
+        err = mb_error_set(MB_EUSAGE, "%s: block reads need the target dataset", path);
+        goto out;
+    }
+    mb__h5_quiet();
+    MB_H5(fapl = mb__h5_fapl(1));
+    MB_TRY(handles_open(ds, fapl, 0, 1, &b->h));
+    find_direct(b);
+out:
+    if (fapl >= 0) H5Pclose(fapl);
+    if (err) {
+        mb_dataset_blocks_close(b);
+        b = NULL;
+    }
+    *out = b;
+    return err;
+}
+
+const mb_dataset_direct *mb_dataset_blocks_direct(const mb_dataset_blocks *b, const char **why) {
+    if (why) *why = b->direct_ok ? NULL : b->why;
+    return b->direct_ok ? &b->dir : NULL;
+}
+
+mb_err mb_dataset_blocks_read(mb_dataset_blocks *b, int64_t start, int64_t cnt, double *raw,
+                              double *y) {
+    const mb_dataset *ds = b->ds;
+    int64_t per = tmp_per_row(ds);
+    if (per > 0 && cnt > b->tmp_rows) {
+        free(b->tmp);
+        b->tmp = malloc(sizeof *b->tmp * (size_t)(per * cnt));
+        b->tmp_rows = b->tmp ? cnt : 0;
+        if (!b->tmp) return oom(ds->path);
+    }
+    mb_err err = read_features(ds, &b->h, start, cnt, raw, b->tmp, MB_OK);
+    if (!err) err = mb__h5_read_rows(ds->path, b->h.y, b->h.dxpl, 1, 1, start, cnt, y);
+    return err;
+}
+
+void mb_dataset_blocks_close(mb_dataset_blocks *b) {
+    if (!b) return;
+    handles_close(&b->h);
+    free(b->tmp);
+    free(b->dir.col_offset);
+    free(b->dir.col_elem);
+    free(b);
+}

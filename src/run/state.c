@@ -16,6 +16,7 @@
 #include "repro_run.h"
 #include "lock.h"
 #include "shared.h"
+#include "stream.h"
 
 void mb__state_free(mb__state *s) {
     mb__lock_release();
@@ -35,6 +36,8 @@ void mb__state_free(mb__state *s) {
     free(s->vmb);
     free(s->sacc);
     free(s->gpart);
+    mb__stream_free(s->stream);
+    s->stream = NULL;
     /* The optimizer's arrays are shared with the checkpoint struct: free them once. */
     s->ck.opt_v = s->ck.opt_m = NULL;
     mb_ckpt_clear(&s->ck);
@@ -116,7 +119,9 @@ mb_err mb__load(const mb_comm *c, const mb_job *job, mb__state *s, int have_prep
     MB_TRY(mb_dataset_open(c, &spec, 1, &s->ds));
     s->n = mb_dataset_rows(s->ds);
     s->ncol = mb_dataset_ncol(s->ds);
-    MB_TRY(mb_agree(c, mb__check_memory_budget(c, job, s->ds), NULL));
+    int streaming = 0; /* over io.memory_budget: full-batch epochs read the shard block by block */
+    MB_TRY(mb__stream_check(c, job, s, &streaming));
+    if (streaming) return mb__stream_load(c, job, s, have_prep);
     if (job->reproducible) /* whole microblocks per rank */
         mb__repro_bounds(c, s->n, &s->lo, &s->hi);
     else

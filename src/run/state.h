@@ -36,6 +36,9 @@ typedef struct mb__state {
     int64_t nmb, *tmb, *vmb, nsacc;
     struct mb_superacc *sacc;
     double *gpart;
+    /* Streaming (stream.h): set by mb__load when the data exceeds io.memory_budget; then Xtr and
+     * ytr stay NULL and the full-batch gradient comes from mb__stream_grad. */
+    struct mb__stream *stream;
 } mb__state;
 
 void mb__state_free(mb__state *s);

@@ -26,6 +26,7 @@
 #include "repro_run.h"
 #include "solve_run.h"
 #include "state.h"
+#include "stream.h"
 #include "trees.h"
 #include "mlp_train.h"
 #include "class_report.h"
@@ -149,7 +150,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
      * epoch at every batch size; float32 storage halves that traffic. */
     mb_dtype dt = job->dtype && strcmp(job->dtype, "float32") == 0 ? MB_DTYPE_F32 : MB_DTYPE_F64;
     const void *Xs = s.Xtr;
-    if (dt == MB_DTYPE_F32) {
+    if (dt == MB_DTYPE_F32 && !s.stream) { /* a streamed shard is narrowed block by block */
         x32 = mb__alloc_rows(sizeof(float) * (size_t)(s.mt * s.d), "the float32 training shard");
         if (x32) {
             mb_dtype_store(dt, s.Xtr, s.mt * s.d, x32);
@@ -246,6 +247,11 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
             if (job->reproducible) {
                 /* Pieces cut at microblocks, added exactly: the same bits on any rank count. */
                 mb__repro_grad(&s, t, Xs, dt, s.ytr, r0, r1, full ? NULL : s.order, theta);
+            } else if (s.stream) { /* full batch, block by block: the same bits (stream.h) */
+                memset(g, 0, sizeof(double) * (size_t)s.nparam);
+                MB_TRY(mb_agree(c, mb__stream_grad(s.stream, t, theta, g, s.work, &g[s.nparam]),
+                                NULL));
+                g[s.nparam + 1] = (double)(r1 - r0);
             } else {
                 memset(g, 0, sizeof(double) * (size_t)s.nparam);
                 const int64_t *idx = full ? NULL : s.order + r0;
