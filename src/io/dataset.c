@@ -1264,7 +1264,7 @@ static int64_t direct_offset(mb_dataset_blocks *b, hid_t did, const char *dpath,
             off = (int64_t)a;
     }
     if (dcpl >= 0) H5Pclose(dcpl);
-    if (no) snprintf(b->why, sizeof b->why, "%s: %s", dpath, no);
+    if (no) snprintf(b->why, sizeof b->why, "%s: %s: %s", b->ds->path, dpath, no);
     return no ? -1 : off;
 }
 

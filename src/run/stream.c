@@ -106,6 +106,9 @@ static void why_not(const mb_job *job, const mb__state *s, char *why, size_t n) 
             }
 }
 
+/* Rank 0: guard.c's over-budget message, the start of a refusal when even streaming cannot fit. */
+static char over_msg[MB_ERRMSG_MAX];
+
 mb_err mb__stream_check(const mb_comm *c, const mb_job *job, const mb__state *s, int *streaming) {
     *streaming = 0;
     mb_err err = mb__check_memory_budget(c, job, s->ds);
@@ -126,7 +129,10 @@ mb_err mb__stream_check(const mb_comm *c, const mb_job *job, const mb__state *s,
         }
         return mb_agree(c, err, NULL);
     }
-    if (c->rank == 0) mb_error_clear();
+    if (c->rank == 0) {
+        snprintf(over_msg, sizeof over_msg, "%s", mb_error_message());
+        mb_error_clear();
+    }
     *streaming = 1;
     return MB_OK;
 }
@@ -432,11 +438,29 @@ out:
     return err;
 }
 
-static int64_t block_cap(void) {
+/* Every rank's need (bytes per node; 0: fits) is compared: over the budget anywhere, rank 0
+ * refuses with guard.c's message and the least budget that would stream. Collective. */
+static mb_err refuse_small(const mb_comm *c, double budget, double need) {
+    mb_err err = MB_OK;
+    mb_allreduce_max_double(c, &need, 1);
+    if (need <= 0) return MB_OK;
+    if (c->rank == 0)
+        err = mb_error_set(
+            MB_EDATA,
+            "%s; streaming it block by block needs at least %.0f bytes per node "
+            "(each rank's validation rows, held in memory, and two blocks of 16 "
+            "training rows, 256 for softmax), over the budget of %.0f bytes; set io.memory_budget "
+            "to at least %.0f, use more nodes or lower "
+            "dataset.validation_fraction",
+            over_msg, ceil(need), budget, ceil(need));
+    return mb_agree(c, err, NULL);
+}
+
+static int64_t block_cap(int64_t gran) {
     const char *env = getenv("MBATCH_STREAM_BLOCK_ROWS");
     int64_t v = env ? (int64_t)atoll(env) : 0;
-    if (v < 16) v = BLOCK_CAP;
-    return v / 16 * 16;
+    if (v < gran) v = BLOCK_CAP > gran ? BLOCK_CAP : gran;
+    return v / gran * gran;
 }
 
 mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int have_prep) {
@@ -459,6 +483,27 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
     /* The split, as mb__load makes it. */
     s->n_val = mb_split_nval(s->n, job->dataset.validation_fraction);
     s->n_train = s->n - s->n_val;
+    /* Before anything of the shard's size is allocated: the validation rows and the split alone
+     * (about their expected count) must fit this rank's share. */
+    double budget = (double)job->io.memory_budget;
+    if (budget <= 0) {
+        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        budget = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+    }
+    double share = budget / (double)(c->local_size > 0 ? c->local_size : 1);
+    double mv_est = (double)m * (double)s->n_val / (double)s->n;
+    /* Refused here when even the validation rows cannot fit; the least budget named is rounded
+     * up (more validation rows, wider blocks, 16 classes) so that it does stream. Short of that,
+     * the exact count below decides. */
+    int64_t k_est = t != MB_MODEL_SOFTMAX ? 1 : job->model.classes > 0 ? job->model.classes : 16;
+    double span_est = 32.0 * (double)m / fmax((double)m - mv_est, 1.0) + 16;
+    double least =
+        (mv_est * 1.05 + 16) * (8.0 * (double)s->ncol + 8) + (double)m + 8.0 * (double)s->ncol * 4 +
+        64.0 * (double)mb_model_nparam(s->ncol, k_est) +
+        8.0 * (double)mb_kernel_work_size(s->ncol, k_est) +
+        2.0 * (span_est * 16.0 * (double)(s->ncol + 1) + 16.0 * (8.0 * (double)s->ncol + 8));
+    double floor_need = mv_est * 0.9 * (8.0 * (double)s->ncol + 8) + (double)m;
+    MB_TRY(refuse_small(c, budget, floor_need > share ? least * (double)c->local_size : 0));
     st->isval_own = mb__alloc((size_t)m + 1, "the split");
     if (st->isval_own)
         for (int64_t i = 0; i < m; i++) {
@@ -494,7 +539,6 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
     st->d = s->d;
 
     /* This rank's share of the node's budget, less what it holds besides the two blocks. */
-    double budget = (double)job->io.memory_budget;
     int64_t nparam_est = mb_model_nparam(s->d, s->k > 0 ? s->k : 1);
     double fixed = (double)s->mv * (double)(8 * s->d + 8) + (double)m + 8.0 * (double)s->d * 4 +
                    8.0 * (double)nparam_est * 8 +
@@ -507,39 +551,34 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
                            strerror(errno));
     MB_TRY(mb_agree(c, err, NULL));
     int64_t stage = stage_per_row(st->dir, st->ncol);
-    double share = budget > 0 ? budget / (double)(c->local_size > 0 ? c->local_size : 1) : 0;
     /* Training rows of a block: as many as the share allows up to the cache-sized cap. */
     double frac = s->mt > 0 ? (double)m / (double)s->mt : 1.0;
     double per_train = 2.0 * (frac * (8.0 * (double)(st->ncol + 1) + (double)stage) +
                               (double)(mb_dtype_size(st->dt) * st->d + 8));
-    int64_t cap = block_cap(), bt = cap;
-    if (share > 0) {
+    /* Blocks are whole granules: 16 rows for the one-output kernel, 256 for softmax, whose
+     * kernel hands rows to mb_model_grad 256 at a time; then block sums equal one call's. */
+    int64_t gran = t == MB_MODEL_SOFTMAX ? 256 : 16;
+    int64_t cap = block_cap(gran), bt = cap;
+    {
         double fit = (share - fixed) / per_train;
-        bt = fit >= (double)cap ? cap : fit < 16 ? 0 : (int64_t)fit / 16 * 16;
+        bt = fit >= (double)cap ? cap : fit < (double)gran ? 0 : (int64_t)fit / gran * gran;
     }
     st->cut = mb__alloc(sizeof(int64_t) * (size_t)(m / 16 + 3), "the stream's blocks");
     if (!st->cut) err = mb_error_code();
-    while (!err && bt >= 16) {
+    while (!err && bt >= gran) {
         st->nblocks = cut_blocks(st->isval, m, bt, st->cut, &st->span);
-        if (share <= 0 || fixed + slots_bytes(st, st->span, bt, stage) <= share) break;
-        bt -= 16; /* validation rows bunched in one block: a little less */
+        if (fixed + slots_bytes(st, st->span, bt, stage) <= share) break;
+        bt -= gran; /* validation rows bunched in one block: a little less */
     }
-    if (!err && bt < 16) {
-        st->bt = 16;
+    double need = 0; /* per node, when the share cannot hold two blocks of one granule */
+    if (!err && bt < gran) {
         int64_t span = 0;
-        cut_blocks(st->isval, m, 16, st->cut, &span);
-        double need = (fixed + slots_bytes(st, span, 16, stage)) * (double)c->local_size;
-        err =
-            mb_error_set(MB_EDATA,
-                         "rank %d: %s: io.memory_budget %.0f bytes is too small to stream "
-                         "this shard (%lld rows x %lld columns, %lld of them validation rows "
-                         "held in memory, on %d rank%s of this node): two blocks of 16 rows "
-                         "and the validation rows need at least %.0f bytes; raise "
-                         "io.memory_budget to that, use more nodes or a smaller "
-                         "validation_fraction",
-                         c->rank, path, budget, (long long)m, (long long)s->ncol, (long long)s->mv,
-                         c->local_size, c->local_size == 1 ? "" : "s", ceil(need));
+        st->bt = gran;
+        cut_blocks(st->isval, m, gran, st->cut, &span);
+        need = (fixed + slots_bytes(st, span, gran, stage)) * (double)c->local_size;
     }
+    MB_TRY(mb_agree(c, err, NULL));
+    MB_TRY(refuse_small(c, budget, need));
     st->bt = bt;
     if (!err) err = alloc_slots(st, stage);
     if (!err) {
@@ -598,11 +637,11 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
     if (c->rank == 0) {
         double held = fixed + slots_bytes(st, st->span, st->bt, stage);
         printf("mbatch: streaming %s: over io.memory_budget, full-batch epochs read %lld to %lld "
-               "blocks of %lld training rows per rank, %s; rank 0 holds %.1f MiB\n",
+               "blocks of %lld training rows per rank, %s; rank 0 holds %.0f KiB\n",
                path, (long long)info[0], (long long)-info[1], (long long)st->bt,
                st->dir ? "pread on a reader thread, double-buffered"
                        : "through HDF5 on the main thread (no overlap)",
-               held / 1048576.0);
+               held / 1024.0);
         if (!st->dir) printf("mbatch: streaming without overlap: %s\n", why ? why : "");
         fflush(stdout);
     }

@@ -5,8 +5,8 @@
  * mb__load calls mb__stream_check after opening the dataset; when the data exceeds the budget
  * and the job can stream, mb__stream_load takes the place of the shard read: s->Xtr and s->ytr
  * stay NULL, the validation rows are read into s->Xva/s->yva as before, and s->stream does the
- * epoch's gradient (train.c). Blocks hold a multiple of 16 training rows, so the kernel's sums,
- * carried from block to block, are bitwise those of one call over the whole shard.
+ * epoch's gradient (train.c). Blocks hold a multiple of 16 training rows (256 for softmax), so the
+ * kernel's sums, carried from block to block, are bitwise those of one call over the whole shard.
  */
 #pragma once
 
