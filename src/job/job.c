@@ -109,8 +109,9 @@ static const key_def KEYS[] = {
     {"checkpoint.on_error", K_STR, F(checkpoint.on_error), 0, "\"fail\"", "fail|warn", 0, 0,
      "a failed checkpoint write (disk full, I/O error): fail (exit 3) or warn and go on"},
     {"io.memory_budget", K_INT, F(io.memory_budget), 0, "0", NULL, 0, 9e18,
-     "bytes of memory per node the loaded data may take; larger datasets are refused before "
-     "anything is read (0: the node's physical memory)"},
+     "bytes of memory per node the loaded data may take (0: the node's physical memory); over "
+     "it, full-batch gradient training streams each rank's rows from the file block by block "
+     "every epoch (same results), other jobs are refused before anything is read"},
     {"reproducible", K_BOOL, F(reproducible), 0, "false", NULL, 0, 0,
      "bitwise identical results on any number of ranks, also across a resume on another rank "
      "count: sums over samples are cut into fixed microblocks and added exactly"},
@@ -191,6 +192,10 @@ static const key_def KEYS[] = {
      "threads per rank computing each step's gradient (sgd/adam outside reproducible mode): "
      "thread t of rank r takes the rows rank r * threads + t of ranks * threads ranks would, "
      "so 1 rank x 2 threads gives the bits of 2 ranks; bind the rank to as many cores"},
+    {"batch.shuffle_block", K_INT, F(batch.shuffle_block), 0, "1", NULL, 1, 9.007199254740992e15,
+     "mini-batch: consecutive training rows kept together when an epoch is shuffled (1: every "
+     "row on its own; 64 or more: batches gather whole runs of rows, which memory streams at "
+     "2-3x the speed of single rows; the blocks, not the rows, are shuffled)"},
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mbatch/model.h"
@@ -29,6 +31,8 @@ enum { SLOT_EMPTY = 0, SLOT_FULL = 1 };
 
 typedef struct slot {
     double *raw, *yraw;  /* file rows of the block: features [span][ncol], labels [span] */
+    const double *rawp;  /* or the features in place, in the mapped file (float64 /X rows) */
+    double *tmp;         /* one standardized row before float32 narrowing */
     unsigned char *byte; /* pread staging when the file's values are not raw doubles */
     void *X;             /* the block's training rows, standardized, in the job's dtype */
     double *y;
@@ -43,6 +47,10 @@ struct mb__stream {
     mb_dataset_blocks *blocks; /* serial HDF5 handle: the main thread's fallback reads */
     const mb_dataset_direct *dir;
     int fd; /* pread path: the file, opened read-only */
+    /* A float64 /X holding exactly the job's columns is mapped: the reader standardizes straight
+     * from the page cache (no copy), and drops each block's pages behind it. */
+    const unsigned char *map;
+    size_t map_len;
     int64_t lo, ncol, d, k;
     mb_dtype dt;
     const unsigned char *isval; /* this rank's rows: 1 for validation */
@@ -200,7 +208,10 @@ static int read_direct(mb__stream *st, slot *sl, int64_t a, int64_t b) {
     const mb_dataset_direct *dir = st->dir;
     const char *path = mb_dataset_path(st->ds);
     int64_t rows = b - a, g0 = st->lo + a, ncol = st->ncol;
-    if (dir->matrix) {
+    sl->rawp = NULL;
+    if (dir->matrix && st->map) {
+        sl->rawp = (const double *)(const void *)(st->map + dir->x_offset + g0 * dir->width * 8);
+    } else if (dir->matrix) {
         int64_t es = elem_size(dir->x_elem), rowb = dir->width * es;
         int f64id = dir->identity && dir->x_elem == MB_ELEM_F64;
         void *dst = f64id ? (void *)sl->raw : (void *)sl->byte;
@@ -235,6 +246,7 @@ static mb_err read_rows(mb__stream *st, slot *sl, int64_t a, int64_t b) {
         if (read_direct(st, sl, a, b) == 0) return MB_OK;
         return mb_error_set(MB_EIO, "%s", sl->msg);
     }
+    sl->rawp = NULL;
     return mb_dataset_blocks_read(st->blocks, st->lo + a, b - a, sl->raw, sl->yraw);
 }
 
@@ -244,14 +256,24 @@ static mb_err read_rows(mb__stream *st, slot *sl, int64_t a, int64_t b) {
 static void build_block(mb__stream *st, slot *sl, int64_t kb) {
     int64_t a = st->cut[kb], b = st->cut[kb + 1], d = st->d, r = 0;
     int64_t es = mb_dtype_size(st->dt);
+    const double *base = sl->rawp ? sl->rawp : sl->raw, *mean = st->mean, *std = st->std;
     for (int64_t i = a; i < b; i++) {
         if (st->isval[i]) continue;
-        double *row = sl->raw + (i - a) * st->ncol;
-        mb_pre_apply(row, 1, d, st->mean, st->std);
-        mb_dtype_store(st->dt, row, d, (unsigned char *)sl->X + r * d * es);
+        const double *row = base + (i - a) * st->ncol;
+        /* mb_pre_apply's expression, written out of place (the mapped rows are read-only). */
+        double *o = st->dt == MB_DTYPE_F64 ? (double *)sl->X + r * d : sl->tmp;
+        for (int64_t j = 0; j < d; j++) o[j] = (row[j] - mean[j]) / std[j];
+        if (st->dt != MB_DTYPE_F64)
+            mb_dtype_store(st->dt, o, d, (unsigned char *)sl->X + r * d * es);
         sl->y[r++] = sl->yraw[i - a];
     }
     sl->rows = r;
+    if (sl->rawp) { /* done with these pages: keep the mapping's resident part to the blocks */
+        long pg = sysconf(_SC_PAGESIZE);
+        uintptr_t lo = ((uintptr_t)base + (uintptr_t)pg - 1) / (uintptr_t)pg * (uintptr_t)pg;
+        uintptr_t hi = (uintptr_t)(base + (b - a) * st->ncol) / (uintptr_t)pg * (uintptr_t)pg;
+        if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    }
 }
 
 static void *reader_main(void *arg) {
@@ -316,10 +338,12 @@ void mb__stream_free(mb__stream *st) {
         pthread_mutex_destroy(&st->mu);
         pthread_cond_destroy(&st->cv);
     }
+    if (st->map) munmap((void *)st->map, st->map_len);
     if (st->fd >= 0) close(st->fd);
     mb_dataset_blocks_close(st->blocks);
     for (int i = 0; i < 2; i++) {
         free(st->slot[i].raw);
+        free(st->slot[i].tmp);
         free(st->slot[i].yraw);
         free(st->slot[i].byte);
         free(st->slot[i].X);
@@ -381,7 +405,8 @@ static mb_err alloc_slots(mb__stream *st, int64_t stage) {
         sl->byte = stage > 0 ? mb__alloc((size_t)(stage * st->span), "a stream block") : NULL;
         sl->X = mb__alloc((size_t)(mb_dtype_size(st->dt) * st->d * st->bt + 8), "a stream block");
         sl->y = mb__alloc(sizeof(double) * (size_t)(st->bt + 1), "a stream block");
-        if (!sl->raw || !sl->yraw || (stage > 0 && !sl->byte) || !sl->X || !sl->y)
+        sl->tmp = mb__alloc(sizeof(double) * (size_t)(st->d + 1), "a stream block");
+        if (!sl->tmp || !sl->raw || !sl->yraw || (stage > 0 && !sl->byte) || !sl->X || !sl->y)
             return mb_error_code();
     }
     return MB_OK;
@@ -402,13 +427,13 @@ static mb_err fit_pass(mb__stream *st, mb__state *s, mb_model_type t, int pass, 
     for (int64_t kb = 0; kb < st->nblocks && !err; kb++) {
         int64_t a = st->cut[kb], b = st->cut[kb + 1], rows = b - a;
         MB_TRY(read_rows(st, sl, a, b));
+        const double *raw = sl->rawp ? sl->rawp : sl->raw;
         if (pass == 0) {
-            int64_t i = mb_first_nonfinite(sl->raw, rows * ncol);
+            int64_t i = mb_first_nonfinite(raw, rows * ncol);
             if (i >= 0)
                 MB_TRY(mb_error_set(MB_EDATA, "%s: row %lld column '%s' is %s",
                                     mb_dataset_path(st->ds), (long long)(st->lo + a + i / ncol),
-                                    mb_dataset_colname(st->ds, i % ncol),
-                                    nonfinite_name(sl->raw[i])));
+                                    mb_dataset_colname(st->ds, i % ncol), nonfinite_name(raw[i])));
             i = mb_first_nonfinite(sl->yraw, rows);
             if (i >= 0)
                 MB_TRY(mb_error_set(MB_EDATA, "%s: %s row %lld is %s", mb_dataset_path(st->ds),
@@ -417,7 +442,7 @@ static mb_err fit_pass(mb__stream *st, mb__state *s, mb_model_type t, int pass, 
             for (int64_t r = 0; r < rows; r++) {
                 double v = sl->yraw[r];
                 if (v >= 0 && v < 1e6 && (int64_t)v > *ymax) *ymax = (int64_t)v;
-                const double *x = sl->raw + r * ncol;
+                const double *x = raw + r * ncol;
                 if (st->isval[a + r]) {
                     mb_pre_expand(x, 1, ncol, NULL, NULL, s->Xva + iv * st->d);
                     s->yva[iv++] = v;
@@ -431,7 +456,7 @@ static mb_err fit_pass(mb__stream *st, mb__state *s, mb_model_type t, int pass, 
             if (fit)
                 for (int64_t r = 0; r < rows; r++)
                     if (!st->isval[a + r])
-                        mb_pre_colsqdev(sl->raw + r * ncol, 1, st->d, s->ck.mean, acc);
+                        mb_pre_colsqdev(raw + r * ncol, 1, st->d, s->ck.mean, acc);
         }
     }
 out:
@@ -549,6 +574,20 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
     if (!err && st->dir && (st->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
         err = mb_error_set(MB_EIO, "rank %d: %s: cannot open for reading: %s", c->rank, path,
                            strerror(errno));
+    if (!err && st->dir && st->dir->matrix && st->dir->identity && st->dir->x_elem == MB_ELEM_F64 &&
+        st->dir->x_offset % 8 == 0) {
+        struct stat sb;
+        void *p = fstat(st->fd, &sb) == 0 && sb.st_size > 0
+                      ? mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, st->fd, 0)
+                      : MAP_FAILED;
+        if (p != MAP_FAILED &&
+            st->dir->x_offset + (s->hi * st->dir->width) * 8 <= (int64_t)sb.st_size) {
+            st->map = p;
+            st->map_len = (size_t)sb.st_size;
+        } else if (p != MAP_FAILED) {
+            munmap(p, (size_t)sb.st_size);
+        }
+    }
     MB_TRY(mb_agree(c, err, NULL));
     int64_t stage = stage_per_row(st->dir, st->ncol);
     /* Training rows of a block: as many as the share allows up to the cache-sized cap. */
@@ -639,8 +678,9 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
         printf("mbatch: streaming %s: over io.memory_budget, full-batch epochs read %lld to %lld "
                "blocks of %lld training rows per rank, %s; rank 0 holds %.0f KiB\n",
                path, (long long)info[0], (long long)-info[1], (long long)st->bt,
-               st->dir ? "pread on a reader thread, double-buffered"
-                       : "through HDF5 on the main thread (no overlap)",
+               st->map   ? "mapped, standardized by a reader thread, double-buffered"
+               : st->dir ? "pread on a reader thread, double-buffered"
+                         : "through HDF5 on the main thread (no overlap)",
                held / 1024.0);
         if (!st->dir) printf("mbatch: streaming without overlap: %s\n", why ? why : "");
         fflush(stdout);

@@ -1,6 +1,6 @@
 # test_stream.sh - streaming mode (data over io.memory_budget): full-batch training that reads
 # each rank's rows block by block gives model.h5 weights bitwise equal to the in-memory run at 1-4
-# ranks, through pread (contiguous files, matrix and columns layouts, float64 and float32) and
+# ranks, through a mapping (float64 /X), pread (float32 file, columns layout) and
 # through HDF5 (a chunked, gzip-compressed copy); a streamed resume equals an uninterrupted run;
 # jobs that cannot stream and budgets too small to stream are refused.
 source "$(dirname "$0")/lib.sh"
@@ -52,7 +52,7 @@ for np in 1 2 3 4; do
 done
 grep -q "through HDF5 on the main thread" lgz-np2.log || fail "chunked file: no fallback note"
 grep -q "lgz.h5:.*/X: it is chunked" lgz-np2.log || fail "chunked file: the note says why"
-grep -q "pread on a reader thread" lg-np2.log || fail "contiguous file: not the pread path"
+grep -q "mapped, standardized by a reader thread" lg-np2.log || fail "float64 /X: not mapped"
 for np in 2 3; do
     pair "lg32-np$np" "$np" lg.json --set dtype=float32
     pair "ln-np$np" "$np" ln.json
@@ -60,6 +60,9 @@ for np in 2 3; do
     MBATCH_STREAM_BLOCK_ROWS=256 pair "sm-np$np" "$np" sm.json --set io.memory_budget=$((120000 + 60000 * np))
     pair "cols-np$np" "$np" cols.json
 done
+
+grep -q "pread on a reader thread" ln-np2.log || fail "float32 file: not the pread path"
+grep -q "pread on a reader thread" cols-np2.log || fail "columns layout: not the pread path"
 
 # Resume: 3 epochs, then --resume to 6, all streamed, against the uninterrupted streamed run.
 mb 2 train lg.json --quiet --set run_dir=res --set io.memory_budget=120000 --set epochs=3
