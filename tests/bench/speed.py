@@ -37,22 +37,27 @@ out("# %s, %d x %d, %d repeats; load average (1, 5, 15 min) at the start: %s"
 # 1. The floor: every process sums its share of a 512 MB array.
 # With a batch size, the same bytes as 512-byte rows in mini-batch order (random rows, ascending
 # inside a batch): the floor of any kernel that reads each row once in the order SGD needs.
+# With batch.shuffle_block = k > 1, runs of k consecutive rows in mini-batch order.
+blocks = [int(b) for b in os.environ.get("SPEED_BLOCKS", "1 64 256").split()]
 floor, gfloor = {}, {}
 bw_bin = os.path.join(build, "tests", "bench", "mbatch_bw")
 for np_ in (1, 2):
-    for B in (0, 4096, 256):
+    for B, k in [(0, 1)] + [(B, k) for B in (4096, 256) for k in blocks]:
         gbs = []
         for _ in range(repeats):
             line = sh(["mpirun", "-n", str(np_), bw_bin, str(rows * cols * 8 / 2**20 / np_), "9",
-                       str(B)])
+                       str(B), str(k)])
             gbs.append(float(line.split("median ")[1].split(" GB/s")[0]))
         if B == 0:
             floor[np_] = statistics.median(gbs)
         else:
-            gfloor[(np_, B)] = statistics.median(gbs)
+            gfloor[(np_, B, k)] = statistics.median(gbs)
+        what = "sequential"
+        if B:
+            what = ("512-byte rows in B=%d mini-batch order" % B if k == 1 else
+                    "runs of %d 512-byte rows in B=%d mini-batch order" % (k, B))
         out("read bandwidth, %d process(es), %s: %s GB/s (the floor below is the median)"
-            % (np_, "sequential" if B == 0 else "512-byte rows in B=%d mini-batch order" % B,
-               spread(gbs)))
+            % (np_, what, spread(gbs)))
 
 # 2. The data: generated once, reused.
 data = "logistic-%dx%d.h5" % (rows, cols)
@@ -134,19 +139,22 @@ if sgd_ok:
 
 # 4. mbatch epochs: median over the epochs after the first and before the last (the last one
 # writes the final checkpoint), pooled over the repeats.
+# Mini-batches: every row shuffled on its own (shuffle_block 1, the default) and, for each other
+# SPEED_BLOCKS value, runs of that many rows shuffled together.
 epochs_for = {"full": 12, 4096: 6, 256: 4}
+configs = [("full", 1)] + [(B, k) for B in (4096, 256) for k in blocks]
 results = {}
 for dtype in ("float64", "float32"):
-    for batch in ("full", 4096, 256):
+    for batch, k in configs:
         for np_ in (1, 2):
-            name = "speed-%s-%s-np%d" % (dtype, batch, np_)
+            name = "speed-%s-%s-sb%d-np%d" % (dtype, batch, k, np_)
             jf = job(name, batch, dtype, epochs_for[batch])
             ep = []
             for r in range(repeats):
-                e, wall, kpis = train(np_, jf, name)
+                e, wall, kpis = train(np_, jf, name, "batch.shuffle_block=%d" % k)
                 ep += list(e["epoch_s"][1:-1])
             t = statistics.median(ep)
-            results[(dtype, batch, np_)] = t
+            results[(dtype, batch, k, np_)] = t
             bytes_x = rows * cols * (8 if dtype == "float64" else 4)
             gb = bytes_x / t / 1e9
             ratios = []
@@ -155,17 +163,20 @@ for dtype in ("float64", "float32"):
                 if "sklearn SGD B=%d" % B in peers:
                     ratios.append("%.1fx sklearn SGD B=%d" % (peers["sklearn SGD B=%d" % B] / t, B))
             gather = ""
+            label = "batch=%s" % batch
             if batch != "full":
-                gather = ", %.2f of the gathered-rows floor (%.3g GB/s)" % (
-                    gb / gfloor[(np_, batch)], gfloor[(np_, batch)])
-            out("mbatch %s batch=%s %d rank(s): %.4g samples/s, %.3g GB/s of X, %.2f of the %d-process "
+                label += " shuffle_block=%d" % k
+                gather = ", %.2f of the gathered-rows floor in that order (%.3g GB/s)" % (
+                    gb / gfloor[(np_, batch, k)], gfloor[(np_, batch, k)])
+            out("mbatch %s %s %d rank(s): %.4g samples/s, %.3g GB/s of X, %.2f of the %d-process "
                 "sequential floor (%.3g GB/s)%s; epoch %s s; %s"
-                % (dtype, batch, np_, rows / t, gb, gb / floor[np_], np_, floor[np_], gather,
+                % (dtype, label, np_, rows / t, gb, gb / floor[np_], np_, floor[np_], gather,
                    spread(ep), ", ".join(ratios)))
-for batch in ("full", 4096, 256):
+for batch, k in configs:
     for np_ in (1, 2):
-        out("float32 / float64 samples/s, batch=%s %d rank(s): %.2fx"
-            % (batch, np_, results[("float64", batch, np_)] / results[("float32", batch, np_)]))
+        out("float32 / float64 samples/s, batch=%s%s %d rank(s): %.2fx"
+            % (batch, "" if batch == "full" else " shuffle_block=%d" % k, np_,
+               results[("float64", batch, k, np_)] / results[("float32", batch, k, np_)]))
 
 # 5. Start-up: a 1000-row job end to end (launch, MPI, read, one epoch, model), and the set-up of
 # the 1M-row job (everything but the epochs: launch, read, standardize, final model write).
@@ -255,4 +266,11 @@ if sgd_ok:
                     % (solver, np_, t_sk / t))
     else:
         out("scikit-learn lbfgs did not reach 1e-4 of the optimal loss in 199 iterations")
+
+# Streaming (io.memory_budget a quarter of the data): tests/bench/stream.sh on the same file.
+out("# streaming vs in-memory, full batch (tests/bench/stream.sh)")
+for line in subprocess.run(["bash", os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                 "stream.sh"), build],
+                           capture_output=True, text=True).stdout.splitlines():
+    out(line)
 out("# load average at the end: %s" % " ".join(open("/proc/loadavg").read().split()[0:3]))
