@@ -30,7 +30,11 @@ int64_t mb_split_train_before(int64_t row_end, int64_t n, int64_t n_val, uint64_
  * batch <= 0 means 1, also when n_train is 0. */
 int64_t mb_batch_count(int64_t n_train, int64_t batch);
 
-/* This rank's order for epoch `epoch`. Its training samples are the global training indices
+/* This rank's order for epoch `epoch`. With block > 1 the epoch's bijection orders blocks of
+ * `block` consecutive global training indices (block j is [j*block, (j+1)*block), the last one
+ * possibly shorter) and each block keeps its rows in order, so batches are made of whole runs of
+ * rows (cut where a batch boundary falls); block <= 1 orders the samples one by one. Its training
+ * samples are the global training indices
  * [t_lo, t_hi). Fills order[0 .. t_hi-t_lo) with local offsets (t - t_lo) grouped by global
  * batch, ascending local offset within a batch (a stable counting sort by batch id, O(m + nb)
  * for m = t_hi - t_lo), and boff[0 .. nb] (nb = mb_batch_count) with the start of each batch's
@@ -38,5 +42,6 @@ int64_t mb_batch_count(int64_t n_train, int64_t batch);
  * The members of each batch are fixed by (seed, epoch, n_train, batch); only their order inside
  * a rank's group is local. When nb == 1 (full batch) the order is the identity and
  * boff = {0, m}. `scratch` holds at least 2 * (t_hi - t_lo) int64 values. No allocation. */
-void mb_epoch_order(int64_t t_lo, int64_t t_hi, int64_t n_train, int64_t batch, uint64_t seed,
-                    int64_t epoch, int64_t *order, int64_t *boff, int64_t *scratch);
+void mb_epoch_order(int64_t t_lo, int64_t t_hi, int64_t n_train, int64_t batch, int64_t block,
+                    uint64_t seed, int64_t epoch, int64_t *order, int64_t *boff,
+                    int64_t *scratch);

@@ -43,8 +43,8 @@ int64_t mb_batch_count(int64_t n_train, int64_t batch) {
     return (n_train + batch - 1) / batch;
 }
 
-void mb_epoch_order(int64_t t_lo, int64_t t_hi, int64_t n_train, int64_t batch, uint64_t seed,
-                    int64_t epoch, int64_t *order, int64_t *boff, int64_t *scratch) {
+void mb_epoch_order(int64_t t_lo, int64_t t_hi, int64_t n_train, int64_t batch, int64_t block,
+                    uint64_t seed, int64_t epoch, int64_t *order, int64_t *boff, int64_t *scratch) {
     int64_t m = t_hi - t_lo;
     if (m < 0) m = 0;
     int64_t nb = mb_batch_count(n_train, batch);
@@ -58,10 +58,28 @@ void mb_epoch_order(int64_t t_lo, int64_t t_hi, int64_t n_train, int64_t batch, 
     /* Batch id of each local sample: the batch that contains its position in this epoch's
      * order of all n_train samples. */
     mb_perm p;
-    mb_perm_init(&p, (uint64_t)n_train, seed, MB_RNG_SHUFFLE, (uint64_t)epoch);
     int64_t *bid = scratch;
-    for (int64_t i = 0; i < m; i++)
-        bid[i] = (int64_t)(mb_perm_inv(&p, (uint64_t)(t_lo + i)) / (uint64_t)batch);
+    if (block <= 1) {
+        mb_perm_init(&p, (uint64_t)n_train, seed, MB_RNG_SHUFFLE, (uint64_t)epoch);
+        for (int64_t i = 0; i < m; i++)
+            bid[i] = (int64_t)(mb_perm_inv(&p, (uint64_t)(t_lo + i)) / (uint64_t)batch);
+    } else {
+        /* Block j lands at position pj of the block order and starts at sample position
+         * pj * block, less the missing rows of the short last block when that one comes
+         * earlier in the order. */
+        int64_t nblk = (n_train + block - 1) / block, short_by = nblk * block - n_train;
+        mb_perm_init(&p, (uint64_t)nblk, seed, MB_RNG_SHUFFLE, (uint64_t)epoch);
+        int64_t p_last = (int64_t)mb_perm_inv(&p, (uint64_t)(nblk - 1)), cur = -1, start = 0;
+        for (int64_t i = 0; i < m; i++) {
+            int64_t t = t_lo + i, j = t / block;
+            if (j != cur) {
+                int64_t pj = (int64_t)mb_perm_inv(&p, (uint64_t)j);
+                start = pj * block - (pj > p_last ? short_by : 0);
+                cur = j;
+            }
+            bid[i] = (start + t % block) / batch;
+        }
+    }
 
     /* Stable counting sort by batch id: O(m + nb), and within a batch the local offsets stay
      * ascending. boff[k + 1] first counts batch k; the prefix sum turns boff[k] into the start

@@ -57,8 +57,12 @@ void mb_perm_init(mb_perm *p, uint64_t n, uint64_t seed, uint64_t purpose, uint6
     for (uint64_t r = 0; r < 4; r++) p->keys[r] = mb_rng_u64(seed, purpose, round_key, r);
 }
 
+/* One finalizer per round: the round keys already carry (seed, purpose, round_key, round), and
+ * mix64 of key ^ half is a different bijection of half for every key. The per-epoch order of a
+ * million samples costs a fraction of an epoch this way (four chained hashes per round took
+ * as long as the epoch's gradients). */
 static uint64_t round_fn(const mb_perm *p, int r, uint64_t half) {
-    return mb_rng_u64(p->keys[r], 0, half, 0) & p->half_mask;
+    return mix64(p->keys[r] ^ half) & p->half_mask;
 }
 
 static uint64_t feistel_fwd(const mb_perm *p, uint64_t x) {

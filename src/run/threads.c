@@ -177,7 +177,7 @@ void mb__pool_free(mb__pool *p) {
 }
 
 struct mb__ahead {
-    int64_t t_lo, m, n_train, batch;
+    int64_t t_lo, m, n_train, batch, block;
     uint64_t seed;
     int64_t *order, *boff, *scratch; /* the helper's buffers */
     int64_t epoch;                   /* the epoch the helper computes or holds; -1: none */
@@ -187,19 +187,19 @@ struct mb__ahead {
 
 static void *ahead_main(void *arg) {
     mb__ahead *a = arg;
-    mb_epoch_order(a->t_lo, a->t_lo + a->m, a->n_train, a->batch, a->seed, a->epoch, a->order,
-                   a->boff, a->scratch);
+    mb_epoch_order(a->t_lo, a->t_lo + a->m, a->n_train, a->batch, a->block, a->seed, a->epoch,
+                   a->order, a->boff, a->scratch);
     return NULL;
 }
 
-mb__ahead *mb__ahead_create(int64_t t_lo, int64_t m, int64_t n_train, int64_t batch,
+mb__ahead *mb__ahead_create(int64_t t_lo, int64_t m, int64_t n_train, int64_t batch, int64_t block,
                             uint64_t seed) {
     mb__ahead *a = calloc(1, sizeof *a);
     if (!a) {
         mb_error_set(MB_EENV, "out of memory for the epoch order helper");
         return NULL;
     }
-    *a = (mb__ahead){t_lo, m, n_train, batch, seed, NULL, NULL, NULL, -1, 0, 0};
+    *a = (mb__ahead){t_lo, m, n_train, batch, block, seed, NULL, NULL, NULL, -1, 0, 0};
     a->order = mb__alloc(sizeof(int64_t) * (size_t)(m > 0 ? m : 1), "the next epoch order");
     a->boff = mb__alloc(sizeof(int64_t) * (size_t)(mb_batch_count(n_train, batch) + 1),
                         "the next batch offsets");
@@ -222,8 +222,8 @@ int mb__ahead_order(mb__ahead *a, int64_t e, int64_t epochs, int64_t **order, in
         *order = a->order, *boff = a->boff;
         a->order = o, a->boff = b;
     } else {
-        mb_epoch_order(a->t_lo, a->t_lo + a->m, a->n_train, a->batch, a->seed, e, *order, *boff,
-                       scratch);
+        mb_epoch_order(a->t_lo, a->t_lo + a->m, a->n_train, a->batch, a->block, a->seed, e, *order,
+                       *boff, scratch);
     }
     a->epoch = -1;
     if (e + 1 >= epochs) return 0;

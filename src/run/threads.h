@@ -28,9 +28,10 @@ void mb__pool_free(mb__pool *p); /* joins the workers; NULL-safe */
  * order of a large shard costs a few hashes per row). Not collective. */
 typedef struct mb__ahead mb__ahead;
 
-/* For mb_epoch_order(t_lo, t_lo + m, n_train, batch, seed, ., ., ., .); NULL with an error
+/* For mb_epoch_order(t_lo, t_lo + m, n_train, batch, block, seed, ., ., ., .); NULL with an error
  * recorded if out of memory. */
-mb__ahead *mb__ahead_create(int64_t t_lo, int64_t m, int64_t n_train, int64_t batch, uint64_t seed);
+mb__ahead *mb__ahead_create(int64_t t_lo, int64_t m, int64_t n_train, int64_t batch, int64_t block,
+                            uint64_t seed);
 
 /* Make *order and *boff (arrays of m and nb + 1 values, swapped with the helper's) epoch e's
  * order, exactly as mb_epoch_order computes it, then start epoch e + 1 (if below epochs) in the

@@ -63,7 +63,7 @@ int main(int argc, char **argv) {
         int64_t B = v == 3 || v == 5 ? 4096 : v == 4 || v == 6 ? 256 : n;
         int f32 = v == 2 || v >= 5;
         int64_t nb = mb_batch_count(n, B);
-        mb_epoch_order(0, n, n, B, 1, 0, order, boff, scratch);
+        mb_epoch_order(0, n, n, B, 1, 1, 0, order, boff, scratch);
         for (int r = -1; r < reps; r++) {
             double t0 = now();
             for (int64_t b = 0; b < nb; b++) {

@@ -209,11 +209,53 @@ grep -q "tree 10/10" fraud.txt || { cat fraud.txt; fail "fraud.json did not trai
 ls runs/fraud/checkpoints/ckpt-10.h5 runs/fraud/model.h5 >/dev/null
 "$PYTHON" - <<'PY'
 import h5py, numpy as np
+from sklearn.ensemble import RandomForestClassifier
+# The validation rows, recomputed from the split's definition (partition.h, rng.c): row i is a
+# validation row when the inverse of the keyed Feistel permutation (four rounds of the splitmix64
+# finalizer, cycle walking) maps it below n_val. Numpy's uint64 arithmetic wraps as C's does.
+U = np.uint64
+def mix64(z):
+    z = (z ^ (z >> U(30))) * U(0xbf58476d1ce4e5b9)
+    z = (z ^ (z >> U(27))) * U(0x94d049bb133111eb)
+    return z ^ (z >> U(31))
+G = 0x9e3779b97f4a7c15
+def u64(seed, purpose, a, b):
+    h = mix64(U((seed + G) % 2**64))
+    h = mix64(h ^ U((purpose + 2 * G) % 2**64))
+    h = mix64(h ^ U((a + 3 * G) % 2**64))
+    return mix64(h ^ U((b + 4 * G) % 2**64))
+def validation_rows(n, fraction, seed):
+    h = 1
+    while h < 32 and (n - 1) >> (2 * h):
+        h += 1
+    mask, keys = U((1 << h) - 1), [u64(seed, 1, 0, r) for r in range(4)]
+    def inv(x):
+        l, r = x >> U(h), x & mask
+        for k in (3, 2, 1, 0):
+            l, r = r ^ (mix64(keys[k] ^ l) & mask), l
+        return (l << U(h)) | r
+    p = inv(np.arange(n, dtype=np.uint64))
+    while (p >= n).any():
+        p[p >= n] = inv(p[p >= n])
+    return p < int(np.floor(n * fraction + 0.5))
+with np.errstate(over="ignore"):
+    with h5py.File("data/transactions.h5") as f:
+        t = f["transactions"]
+        y = t["is_fraudulent"][()]
+        cols = [t["amount"][()], t["time_of_day"][()]]
+        for c in ("location", "merchant_category"):
+            v = t[c][()]
+            cols += [(v == u).astype(float) for u in np.unique(v)]
+    X = np.column_stack(cols)
+    val = validation_rows(len(y), 0.1, 42)
 with h5py.File("runs/fraud/metrics.h5") as f:
     acc = f["epochs"]["val_metric"][-1]
-with h5py.File("data/transactions.h5") as f:
-    rate = f["transactions/is_fraudulent"][()].mean()
-print("fraud: %.2f%% fraudulent; random forest validation accuracy %.4f" % (100 * rate, acc))
-assert 0.005 < rate < 0.05 and acc >= 1 - rate
+sk = RandomForestClassifier(n_estimators=10, max_depth=12, min_samples_leaf=5, max_features=0.5,
+                            random_state=0).fit(X[~val], y[~val])
+ref = sk.score(X[val], y[val])
+print("fraud: %d validation rows, %.2f%% fraudulent; random forest validation accuracy %.4f, "
+      "scikit-learn's %.4f, always-legitimate %.4f" % (val.sum(), 100 * y[val].mean(), acc, ref,
+                                                        1 - y[val].mean()))
+assert 0.005 < y.mean() < 0.05 and abs(acc - ref) <= 0.01, (acc, ref)
 PY
 echo "PASSED"

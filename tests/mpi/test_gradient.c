@@ -43,7 +43,7 @@ static void check_model(mb_model_type t, int64_t k) {
     int64_t *order = malloc(8 * (size_t)(m + 1)), *boff = malloc(8 * (size_t)(nb + 1)),
             *scratch = malloc(16 * (size_t)(m + 1)), *all = malloc(8 * N);
     double *Xb = malloc(8 * (size_t)N * D), *Yb = malloc(8 * N);
-    mb_epoch_order(lo, hi, N, B, 5, 2, order, boff, scratch);
+    mb_epoch_order(lo, hi, N, B, 1, 5, 2, order, boff, scratch);
     mb_perm p;
     mb_perm_init(&p, N, 5, MB_RNG_SHUFFLE, 2);
     for (int64_t b = 0; b < nb; b++) {
