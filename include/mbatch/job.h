@@ -62,9 +62,9 @@ typedef struct mb_job {
         double clip_norm;    /* global gradient norm cap, 0: none */
     } optimizer;
     struct {
-        int64_t size;     /* 0 means "full" */
-        int adaptive;     /* grow the batch by the gradient noise scale (mlp) */
-        int64_t max_size; /* adaptive: cap */
+        int64_t size;          /* 0 means "full" */
+        int adaptive;          /* grow the batch by the gradient noise scale (mlp) */
+        int64_t max_size;      /* adaptive: cap */
         int64_t shuffle_block; /* rows shuffled together (1: every row on its own) */
     } batch;
     struct {

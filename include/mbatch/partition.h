@@ -43,5 +43,4 @@ int64_t mb_batch_count(int64_t n_train, int64_t batch);
  * a rank's group is local. When nb == 1 (full batch) the order is the identity and
  * boff = {0, m}. `scratch` holds at least 2 * (t_hi - t_lo) int64 values. No allocation. */
 void mb_epoch_order(int64_t t_lo, int64_t t_hi, int64_t n_train, int64_t batch, int64_t block,
-                    uint64_t seed, int64_t epoch, int64_t *order, int64_t *boff,
-                    int64_t *scratch);
+                    uint64_t seed, int64_t epoch, int64_t *order, int64_t *boff, int64_t *scratch);

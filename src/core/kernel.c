@@ -252,7 +252,9 @@ MB_AVX2 double grad_k1_avx2_body(mb_model_type type, const void *X, int f32, con
         double r[BLK], zs[BLK] = {0}, ys[BLK] = {0}, ls[BLK];
         for (int q = 0; q < nr; q++) {
             int64_t row = idx ? idx[i0 + q] : i0 + q;
-            if (idx && i0 + q + AHEAD < rows) {
+            /* A gathered row is fetched ahead; a run of consecutive rows (batch.shuffle_block)
+             * is left to the hardware prefetcher, which streams it faster. */
+            if (idx && i0 + q + AHEAD < rows && idx[i0 + q + AHEAD] != row + AHEAD) {
                 prefetch_row(row_ptr(X, f32, idx[i0 + q + AHEAD], d), rowbytes);
                 _mm_prefetch((const char *)(y + idx[i0 + q + AHEAD]), _MM_HINT_T0);
             }

@@ -167,7 +167,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
             err = mb_error_code();
     if (!err && !full &&
         !(ahead = mb__ahead_create(s.t_lo, s.mt, s.n_train, B, job->batch.shuffle_block,
-                                           (uint64_t)job->seed)))
+                                   (uint64_t)job->seed)))
         err = mb_error_code();
     MB_TRY(mb_agree(c, err ? err : mb_error_code(), NULL));
     if (resumed) {

@@ -1,5 +1,7 @@
 /* bw.c - the read-bandwidth floor: every MPI rank sums its own large array, timed together;
- * with a batch size, the rows are read in mini-batch order (the floor of gathered rows). */
+ * with a batch size, the rows are read in mini-batch order (the floor of gathered rows), as single
+ * rows or as runs of consecutive rows (batch.shuffle_block). The loops are compiled for AVX2 where
+ * the CPU has it (target_clones), so the floor is not a portable build's instruction limit. */
 #define _DEFAULT_SOURCE /* madvise */
 #include <mpi.h>
 #include <stdint.h>
@@ -11,7 +13,8 @@
 /* Sum of n doubles with 16 independent accumulators, so that the adds never wait on each other
  * and the loop is limited by memory, not by the latency of one dependency chain. The compiler
  * vectorizes the fixed-width inner loop without reassociating anything. */
-static double sum_array(const double *x, int64_t n) {
+__attribute__((target_clones("avx2", "default"))) static double sum_array(const double *x,
+                                                                          int64_t n) {
     double acc[16] = {0};
     int64_t i = 0;
     for (; i + 16 <= n; i += 16)
@@ -22,12 +25,14 @@ static double sum_array(const double *x, int64_t n) {
     return s;
 }
 
-/* Rows of 64 doubles in the order order[0 .. m), each row's lines prefetched 16 rows ahead, as
- * the mini-batch kernel reads them. */
-static double sum_rows(const double *x, const int64_t *order, int64_t m) {
+/* Rows of 64 doubles in the order order[0 .. m), each row's lines prefetched 16 rows ahead unless
+ * it continues a run of consecutive rows (the hardware prefetcher streams those), as the
+ * mini-batch kernel reads them. */
+__attribute__((target_clones("avx2", "default"))) static double
+sum_rows(const double *x, const int64_t *order, int64_t m) {
     double acc[16] = {0};
     for (int64_t i = 0; i < m; i++) {
-        if (i + 16 < m)
+        if (i + 16 < m && order[i + 16] != order[i] + 16)
             for (int o = 0; o < 64; o += 8) __builtin_prefetch(x + order[i + 16] * 64 + o, 0, 2);
         const double *r = x + order[i] * 64;
         for (int k = 0; k < 64; k += 16)
@@ -58,9 +63,11 @@ int main(int argc, char **argv) {
     double mb = argc > 1 ? atof(argv[1]) : 512.0 / size;
     int reps = argc > 2 ? atoi(argv[2]) : 9;
     int64_t batch = argc > 3 ? atoll(argv[3]) : 0; /* 0: sequential */
-    if (mb <= 0 || reps < 1 || reps > 1000) {
+    int64_t run = argc > 4 ? atoll(argv[4]) : 1;   /* rows kept together by the shuffle */
+    if (mb <= 0 || reps < 1 || reps > 1000 || run < 1) {
         if (rank == 0)
-            fprintf(stderr, "usage: mbatch_bw [MB_PER_RANK > 0] [REPS 1..1000] [BATCH]\n");
+            fprintf(stderr,
+                    "usage: mbatch_bw [MB_PER_RANK > 0] [REPS 1..1000] [BATCH] [RUN >= 1]\n");
         MPI_Abort(MPI_COMM_WORLD, 2);
     }
     int64_t n = (int64_t)(mb * 1048576.0 / sizeof(double));
@@ -70,15 +77,24 @@ int main(int argc, char **argv) {
     if (x) madvise(x, sizeof(double) * (size_t)n, MADV_HUGEPAGE); /* as mbatch holds X */
     int64_t m = n / 64, *order = batch > 0 ? malloc(sizeof(int64_t) * (size_t)m) : NULL;
     if (batch > 0 && order) {
-        /* A random permutation of the rows, cut into batches, ascending inside each batch: the
-         * order in which an epoch of mini-batches reads a rank's rows. */
+        /* A random permutation of the runs of `run` rows, cut into batches, ascending inside
+         * each batch: the order in which an epoch of mini-batches reads a rank's rows. */
         uint64_t st = 0x9e3779b97f4a7c15ull + (uint64_t)rank;
-        for (int64_t i = 0; i < m; i++) order[i] = i;
-        for (int64_t i = m - 1; i > 0; i--) {
-            st ^= st << 13, st ^= st >> 7, st ^= st << 17;
-            int64_t j = (int64_t)(st % (uint64_t)(i + 1)), t = order[i];
-            order[i] = order[j], order[j] = t;
+        int64_t nrun = (m + run - 1) / run, *perm = malloc(sizeof(int64_t) * (size_t)nrun);
+        if (!perm) {
+            fprintf(stderr, "mbatch_bw: rank %d: out of memory\n", rank);
+            MPI_Abort(MPI_COMM_WORLD, 3);
         }
+        for (int64_t i = 0; i < nrun; i++) perm[i] = i;
+        for (int64_t i = nrun - 1; i > 0; i--) {
+            st ^= st << 13, st ^= st >> 7, st ^= st << 17;
+            int64_t j = (int64_t)(st % (uint64_t)(i + 1)), t = perm[i];
+            perm[i] = perm[j], perm[j] = t;
+        }
+        int64_t q = 0;
+        for (int64_t i = 0; i < nrun; i++)
+            for (int64_t r = perm[i] * run; r < (perm[i] + 1) * run && r < m; r++) order[q++] = r;
+        free(perm);
         for (int64_t a = 0; a < m; a += batch)
             qsort(order + a, (size_t)(m - a < batch ? m - a : batch), sizeof *order, cmp_i64);
     }
@@ -102,7 +118,10 @@ int main(int argc, char **argv) {
     if (rank == 0)
         printf("read bandwidth, %d process(es), %.0f MB each, %s: median %.2f GB/s (min %.2f, "
                "max %.2f over %d reps)\n",
-               size, mb, batch > 0 ? "512-byte rows in mini-batch order" : "sequential",
+               size, mb,
+               batch > 0 ? (run > 1 ? "runs of 512-byte rows in mini-batch order"
+                                    : "512-byte rows in mini-batch order")
+                         : "sequential",
                gbs[reps / 2], gbs[0], gbs[reps - 1], reps);
     free(x);
     free(order);
