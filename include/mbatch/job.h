@@ -75,6 +75,7 @@ typedef struct mb_job {
     struct {
         char *mode;
         int64_t memory_budget; /* bytes per node the loaded data may take; 0: physical memory */
+        char *stream_cache;    /* streaming: where the standardized copy goes (NULL: run_dir) */
     } io;
     int trace; /* record a timeline of every rank into run_dir/trace.json */
     struct {

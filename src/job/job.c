@@ -196,6 +196,11 @@ static const key_def KEYS[] = {
      "mini-batch: consecutive training rows kept together when an epoch is shuffled (1: every "
      "row on its own; 64 or more: batches gather whole runs of rows, which memory streams at "
      "2-3x the speed of single rows; the blocks, not the rows, are shuffled)"},
+    {"io.stream_cache", K_STR, F(io.stream_cache), 0, NULL, NULL, 0, 0,
+     "streaming: directory for each rank's standardized copy of its training rows, written once "
+     "and mapped (deleted at once, so nothing is left behind; its pages are the OS's page cache, "
+     "not counted in io.memory_budget); \"none\" standardizes the blocks again every epoch "
+     "(default: run_dir)"},
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 

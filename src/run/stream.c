@@ -17,6 +17,7 @@
 #include "mbatch/partition.h"
 #include "mbatch/preprocess.h"
 #include "guard.h"
+#include "io/fsutil.h"
 #include "shared.h"
 #include "solve_run.h"
 #include "trees.h"
@@ -68,6 +69,13 @@ struct mb__stream {
     int64_t produced, consumed;
     unsigned char *isval_own;
     double *mean_own, *std_own;
+    /* io.stream_cache: the training rows standardized once into an unlinked file and mapped, so
+     * an epoch is one kernel call over the page cache (no per-epoch transform). */
+    const unsigned char *cache;
+    size_t cache_len;
+    int64_t cache_rows;
+    const double *cache_y;
+    int cache_fd;
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -299,6 +307,12 @@ static void *reader_main(void *arg) {
 
 mb_err mb__stream_grad(mb__stream *st, mb_model_type t, const double *theta, double *g,
                        double *work, double *loss) {
+    if (st->cache) { /* the in-memory kernel call, over the mapped standardized copy */
+        *loss = st->cache_rows > 0 ? mb_kernel_grad(t, st->cache, st->dt, st->cache_y, NULL,
+                                                    st->cache_rows, st->d, st->k, theta, g, work)
+                                   : 0.0;
+        return MB_OK;
+    }
     mb_err err = MB_OK;
     double sum = 0;
     for (int64_t kb = 0; kb < st->nblocks; kb++) {
@@ -340,6 +354,8 @@ void mb__stream_free(mb__stream *st) {
     }
     if (st->map) munmap((void *)st->map, st->map_len);
     if (st->fd >= 0) close(st->fd);
+    if (st->cache) munmap((void *)st->cache, st->cache_len);
+    if (st->cache_fd >= 0) close(st->cache_fd);
     mb_dataset_blocks_close(st->blocks);
     for (int i = 0; i < 2; i++) {
         free(st->slot[i].raw);
@@ -488,6 +504,67 @@ static int64_t block_cap(int64_t gran) {
     return v / gran * gran;
 }
 
+static int write_all(int fd, const void *buf, size_t len, off_t off) {
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t w = pwrite(fd, p, len, off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w, len -= (size_t)w, off += w;
+    }
+    return 0;
+}
+
+/* Standardize this rank's training rows once, block by block on the main thread (the same
+ * operations as every epoch's blocks), into an unlinked file in `dir`, and map it: rows [mt][d]
+ * of the job's dtype, then the labels at the next 64-byte boundary. Returns 0, or -1 with *why
+ * set (the caller goes on standardizing every epoch). A read error is an error (*err). */
+static int build_cache(mb__stream *st, const char *dir, int64_t mt, mb_err *err, char *why,
+                       size_t nwhy) {
+    int64_t es = mb_dtype_size(st->dt);
+    size_t xbytes = ((size_t)(mt * st->d * es) + 63) / 64 * 64, len = xbytes + 8 * (size_t)mt;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/.mbatch-stream-XXXXXX", dir);
+    mb_err e = mb__mkdir_p(dir);
+    int fd = e ? -1 : mkstemp(path);
+    if (fd < 0) {
+        if (e)
+            snprintf(why, nwhy, "%s", mb_error_message());
+        else
+            snprintf(why, nwhy, "cannot create a file in %s: %s", dir, strerror(errno));
+        mb_error_clear(); /* not an error: the caller falls back */
+        return -1;
+    }
+    unlink(path); /* gone from the directory now; the blocks live while fd or the map does */
+    int64_t r = 0;
+    slot *sl = &st->slot[0];
+    for (int64_t kb = 0; kb < st->nblocks && !*err; kb++) {
+        *err = read_rows(st, sl, st->cut[kb], st->cut[kb + 1]);
+        if (*err) break;
+        build_block(st, sl, kb);
+        if (write_all(fd, sl->X, (size_t)(sl->rows * st->d * es), (off_t)(r * st->d * es)) != 0 ||
+            write_all(fd, sl->y, 8 * (size_t)sl->rows, (off_t)(xbytes + 8 * (size_t)r)) != 0) {
+            snprintf(why, nwhy, "cannot write %.0f MiB to %s: %s", (double)len / 1048576.0, dir,
+                     strerror(errno));
+            close(fd);
+            return -1;
+        }
+        r += sl->rows;
+    }
+    void *p = !*err && len > 0 ? mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+    if (*err || p == MAP_FAILED) {
+        if (!*err) snprintf(why, nwhy, "cannot map the copy in %s: %s", dir, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    st->cache = p;
+    st->cache_len = len;
+    st->cache_fd = fd;
+    st->cache_rows = r;
+    st->cache_y = (const double *)((const unsigned char *)p + xbytes);
+    return 0;
+}
+
 mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int have_prep) {
     mb_err err = MB_OK;
     mb_model_type t = mb__job_label_type(job);
@@ -497,6 +574,7 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
     if (!st) err = mb_error_set(MB_EENV, "out of memory");
     MB_TRY(mb_agree(c, err, NULL));
     st->fd = -1;
+    st->cache_fd = -1;
     s->stream = st;
     st->ds = s->ds;
     st->ncol = s->ncol;
@@ -661,8 +739,19 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
     st->mean = s->ck.mean;
     st->std = s->ck.std;
 
+    /* The standardized copy (io.stream_cache), else every epoch reads and standardizes again. */
+    const char *cdir =
+        job->io.stream_cache && job->io.stream_cache[0] ? job->io.stream_cache : job->run_dir;
+    char cwhy[MB_ERRMSG_MAX] = "";
+    if (strcmp(cdir, "none") != 0 && build_cache(st, cdir, s->mt, &err, cwhy, sizeof cwhy) != 0 &&
+        !err)
+        fprintf(stderr,
+                "mbatch: warning: rank %d: streaming without a standardized copy (%s); every "
+                "epoch standardizes the blocks again\n",
+                c->rank, cwhy);
+    MB_TRY(mb_agree(c, err, NULL));
     /* The reader thread: only with pread; HDF5 stays on the main thread. */
-    if (st->dir) {
+    if (st->dir && !st->cache) {
         if (pthread_mutex_init(&st->mu, NULL) != 0 || pthread_cond_init(&st->cv, NULL) != 0 ||
             pthread_create(&st->thread, NULL, reader_main, st) != 0)
             err =
@@ -671,18 +760,27 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
             st->threaded = 1;
     }
     MB_TRY(mb_agree(c, err, NULL));
-    int64_t info[2] = {st->nblocks, -st->nblocks};
+    int64_t info[3] = {st->nblocks, -st->nblocks, st->cache ? 0 : 1};
+    mb_allreduce_max_i64(c, info + 2, 1);
     mb_allreduce_min_i64(c, info, 2);
     if (c->rank == 0) {
         double held = fixed + slots_bytes(st, st->span, st->bt, stage);
-        printf("mbatch: streaming %s: over io.memory_budget, full-batch epochs read %lld to %lld "
-               "blocks of %lld training rows per rank, %s; rank 0 holds %.0f KiB\n",
-               path, (long long)info[0], (long long)-info[1], (long long)st->bt,
-               st->map   ? "mapped, standardized by a reader thread, double-buffered"
-               : st->dir ? "pread on a reader thread, double-buffered"
-                         : "through HDF5 on the main thread (no overlap)",
-               held / 1024.0);
-        if (!st->dir) printf("mbatch: streaming without overlap: %s\n", why ? why : "");
+        if (!info[2])
+            printf(
+                "mbatch: streaming %s: over io.memory_budget; each rank standardized its rows "
+                "once in %lld to %lld blocks of %lld rows into a copy in %s (deleted, mapped from "
+                "the page cache); full-batch epochs read the copy; rank 0 holds %.0f KiB\n",
+                path, (long long)info[0], (long long)-info[1], (long long)st->bt, cdir,
+                held / 1024.0);
+        else
+            printf("mbatch: streaming %s: over io.memory_budget, full-batch epochs read %lld to "
+                   "%lld blocks of %lld training rows per rank, %s; rank 0 holds %.0f KiB\n",
+                   path, (long long)info[0], (long long)-info[1], (long long)st->bt,
+                   st->map   ? "mapped, standardized by a reader thread, double-buffered"
+                   : st->dir ? "pread on a reader thread, double-buffered"
+                             : "through HDF5 on the main thread (no overlap)",
+                   held / 1024.0);
+        if (!st->dir && info[2]) printf("mbatch: streaming without overlap: %s\n", why ? why : "");
         fflush(stdout);
     }
 out:

@@ -1,8 +1,10 @@
 # test_stream.sh - streaming mode (data over io.memory_budget): full-batch training that reads
 # each rank's rows block by block gives model.h5 weights bitwise equal to the in-memory run at 1-4
 # ranks, through a mapping (float64 /X), pread (float32 file, columns layout) and
-# through HDF5 (a chunked, gzip-compressed copy); a streamed resume equals an uninterrupted run;
-# jobs that cannot stream and budgets too small to stream are refused.
+# through HDF5 (a chunked, gzip-compressed copy), both with the standardized copy (io.stream_cache,
+# the default: written once, mapped) and without it (io.stream_cache=none: every epoch reads the
+# blocks again); a streamed resume equals an uninterrupted run; an unwritable cache directory
+# falls back with a warning; jobs that cannot stream and budgets too small to stream are refused.
 source "$(dirname "$0")/lib.sh"
 
 "$MBATCH" gen --kind logistic --rows 6000 --cols 6 --seed 4 --out lg.h5 >/dev/null
@@ -42,27 +44,44 @@ pair() { # pair NAME NP JOB [--set ...]: the in-memory run and the streamed run 
         >"$name.log"
     grep -q "^mbatch: streaming " "$name.log" || fail "$name: did not stream"
     local least
-    least=$(sed -nE 's/^mbatch: streaming .* read ([0-9]+) to [0-9]+ blocks.*/\1/p' "$name.log")
+    least=$(sed -nE 's/^mbatch: streaming .* ([0-9]+) to [0-9]+ blocks.*/\1/p' "$name.log")
     [ "$least" -ge 4 ] || fail "$name: only $least blocks on some rank"
     echo "$name: $(grep '^mbatch: streaming' "$name.log" | sed 's/^mbatch: streaming [^:]*: //')"
 }
 for np in 1 2 3 4; do
     pair "lg-np$np" "$np" lg.json
     pair "lgz-np$np" "$np" lgz.json
+    pair "lgn-np$np" "$np" lg.json --set io.stream_cache=none
+    pair "lgzn-np$np" "$np" lgz.json --set io.stream_cache=none
 done
-grep -q "through HDF5 on the main thread" lgz-np2.log || fail "chunked file: no fallback note"
-grep -q "lgz.h5:.*/X: it is chunked" lgz-np2.log || fail "chunked file: the note says why"
-grep -q "mapped, standardized by a reader thread" lg-np2.log || fail "float64 /X: not mapped"
+grep -q "standardized its rows once .* into a copy in str-lg-np2" lg-np2.log ||
+    fail "float64 /X: no standardized copy"
+grep -q "standardized its rows once" lgz-np2.log || fail "chunked file: no standardized copy"
+grep -q "through HDF5 on the main thread" lgzn-np2.log || fail "chunked file: no fallback note"
+grep -q "lgz.h5:.*/X: it is chunked" lgzn-np2.log || fail "chunked file: the note says why"
+grep -q "mapped, standardized by a reader thread" lgn-np2.log || fail "float64 /X: not mapped"
+ls -A str-lg-np2 | grep -q "mbatch-stream" && fail "the standardized copy was left behind"
 for np in 2 3; do
-    pair "lg32-np$np" "$np" lg.json --set dtype=float32
-    pair "ln-np$np" "$np" ln.json
+    # np 2 with the standardized copy, np 3 standardizing every epoch.
+    cache=$([ "$np" = 2 ] && echo "" || echo none)
+    pair "lg32-np$np" "$np" lg.json --set dtype=float32 --set io.stream_cache=$cache
+    pair "ln-np$np" "$np" ln.json --set io.stream_cache=$cache
     # Softmax blocks are whole 256-row pieces: capped at one piece, 7 or more blocks a rank.
-    MBATCH_STREAM_BLOCK_ROWS=256 pair "sm-np$np" "$np" sm.json --set io.memory_budget=$((120000 + 60000 * np))
-    pair "cols-np$np" "$np" cols.json
+    MBATCH_STREAM_BLOCK_ROWS=256 pair "sm-np$np" "$np" sm.json \
+        --set io.memory_budget=$((120000 + 60000 * np)) --set io.stream_cache=$cache
+    pair "cols-np$np" "$np" cols.json --set io.stream_cache=$cache
 done
 
-grep -q "pread on a reader thread" ln-np2.log || fail "float32 file: not the pread path"
-grep -q "pread on a reader thread" cols-np2.log || fail "columns layout: not the pread path"
+grep -q "pread on a reader thread" ln-np3.log || fail "float32 file: not the pread path"
+grep -q "pread on a reader thread" cols-np3.log || fail "columns layout: not the pread path"
+
+# A cache directory that cannot be written: a warning from every rank, then the blocks again.
+touch not-a-dir
+mb 2 train lg.json --set run_dir=nocache --set io.memory_budget=120000 \
+    --set io.stream_cache=not-a-dir/x >nocache.log 2>nocache.err
+[ "$(grep -c "warning: rank [01]: streaming without a standardized copy (not-a-dir/x: cannot create directory" nocache.err)" = 2 ] ||
+    { cat nocache.err; fail "unwritable io.stream_cache: no warning from each rank"; }
+grep -q "mapped, standardized by a reader thread" nocache.log || fail "no fallback to the blocks"
 
 # Resume: 3 epochs, then --resume to 6, all streamed, against the uninterrupted streamed run.
 mb 2 train lg.json --quiet --set run_dir=res --set io.memory_budget=120000 --set epochs=3
@@ -93,15 +112,18 @@ for d in sorted(glob.glob("str-*")):
 print("streamed == in-memory, bitwise (model, optimizer state, preprocessing): %d runs" % n)
 same("str-lg-np2", "res", "resume")
 print("streamed resume 3 + 3 epochs == uninterrupted 6 epochs, bitwise")
-# The validation loss is computed from in-memory rows either way: equal; the training loss is a
-# sum of per-block losses, equal to the last bits or nearly.
+# The validation loss is computed from in-memory rows either way: equal. With the standardized
+# copy an epoch is the in-memory kernel call: the training loss is equal too; standardizing every
+# epoch it is a sum of per-block losses, equal to the last bits or nearly.
 def epochs(d):
     with h5py.File(d + "/metrics.h5", "r") as f:
         return f["epochs"][()]
-a, b = epochs("mem-lg-np3"), epochs("str-lg-np3")
-assert a["val_loss"].tobytes() == b["val_loss"].tobytes()
-r = np.max(np.abs(a["train_loss"] - b["train_loss"]) / a["train_loss"])
-print("train_loss: max relative difference %.3g (sum of block losses)" % r)
+a, b, c = epochs("mem-lg-np3"), epochs("str-lg-np3"), epochs("str-lgn-np3")
+assert a["val_loss"].tobytes() == b["val_loss"].tobytes() == c["val_loss"].tobytes()
+assert a["train_loss"].tobytes() == b["train_loss"].tobytes()
+r = np.max(np.abs(a["train_loss"] - c["train_loss"]) / a["train_loss"])
+print("train_loss: bitwise equal with the standardized copy; without it max relative difference "
+      "%.3g (sum of block losses)" % r)
 assert r < 1e-12, r
 PY
 
