@@ -195,7 +195,8 @@ static const key_def KEYS[] = {
     {"batch.shuffle_block", K_INT, F(batch.shuffle_block), 0, "1", NULL, 1, 9.007199254740992e15,
      "mini-batch: consecutive training rows kept together when an epoch is shuffled (1: every "
      "row on its own; 64 or more: batches gather whole runs of rows, which memory streams at "
-     "2-3x the speed of single rows; the blocks, not the rows, are shuffled)"},
+     "2-3x the speed of single rows; the blocks, not the rows, are shuffled; on P ranks keep it "
+     "at most batch.size / (4 P), since a block lies on one rank)"},
     {"io.stream_cache", K_STR, F(io.stream_cache), 0, NULL, NULL, 0, 0,
      "streaming: directory for each rank's standardized copy of its training rows, written once "
      "and mapped (deleted at once, so nothing is left behind; its pages are the OS's page cache, "
