@@ -70,15 +70,15 @@ typedef enum { MB_ELEM_F64 = 0, MB_ELEM_F32 = 1, MB_ELEM_I32 = 2, MB_ELEM_I64 = 
 /* Where the rows lie in the file when every dataset the read needs is contiguous, allocated,
  * unfiltered and of a native type (mb_elem), so that pread of the file gives the values. */
 typedef struct mb_dataset_direct {
-    int matrix;            /* 1: rows of one row-major [N][width] dataset; 0: a 1-D one per column */
-    int64_t width;         /* matrix: elements per row of /X */
-    int identity;          /* matrix: the raw columns are all of /X's, in order */
-    const int64_t *xcol;   /* matrix: the /X column of each raw column (ncol) */
-    int64_t x_offset;      /* matrix: byte offset of row 0 */
-    mb_elem x_elem;        /* matrix: element type */
-    int64_t *col_offset;   /* columns layout: byte offset of row 0 of each raw column (ncol) */
-    mb_elem *col_elem;     /* columns layout: element type of each raw column (ncol) */
-    int64_t y_offset;      /* the target's byte offset of row 0 */
+    int matrix;          /* 1: rows of one row-major [N][width] dataset; 0: a 1-D one per column */
+    int64_t width;       /* matrix: elements per row of /X */
+    int identity;        /* matrix: the raw columns are all of /X's, in order */
+    const int64_t *xcol; /* matrix: the /X column of each raw column (ncol) */
+    int64_t x_offset;    /* matrix: byte offset of row 0 */
+    mb_elem x_elem;      /* matrix: element type */
+    int64_t *col_offset; /* columns layout: byte offset of row 0 of each raw column (ncol) */
+    mb_elem *col_elem;   /* columns layout: element type of each raw column (ncol) */
+    int64_t y_offset;    /* the target's byte offset of row 0 */
     mb_elem y_elem;
 } mb_dataset_direct;
 

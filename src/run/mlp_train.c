@@ -243,8 +243,8 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
         double loss_acc = 0, grad_norm = 0, sum_sq = 0, big_acc = 0, noise_acc = 0;
         int64_t seen = 0, steps = 0, nb = mb_batch_count(s.n_train, B);
         int stop = 0;
-        mb_epoch_order(s.t_lo, s.t_lo + s.mt, s.n_train, B, job->batch.shuffle_block, (uint64_t)job->seed, e, s.order, s.boff,
-                       s.scratch);
+        mb_epoch_order(s.t_lo, s.t_lo + s.mt, s.n_train, B, job->batch.shuffle_block,
+                       (uint64_t)job->seed, e, s.order, s.boff, s.scratch);
         for (int64_t i = 0; i < s.mt; i++) {
             memcpy(s.Xperm + i * s.d, s.Xtr + s.order[i] * s.d, sizeof(double) * (size_t)s.d);
             s.yperm[i] = s.ytr[s.order[i]];
