@@ -526,7 +526,7 @@ static int build_cache(mb__stream *st, const char *dir, int64_t mt, mb_err *err,
     char path[4096];
     snprintf(path, sizeof path, "%s/.mbatch-stream-XXXXXX", dir);
     mb_err e = mb__mkdir_p(dir);
-    int fd = e ? -1 : mkstemp(path);
+    int fd = e ? -1 : mkostemp(path, O_CLOEXEC);
     if (fd < 0) {
         if (e)
             snprintf(why, nwhy, "%s", mb_error_message());
