@@ -38,6 +38,12 @@ void mb_allreduce_sum_i64(const mb_comm *c, int64_t *buf, int64_t n);
 void mb_allreduce_min_i64(const mb_comm *c, int64_t *buf, int64_t n);
 void mb_allreduce_max_i64(const mb_comm *c, int64_t *buf, int64_t n);
 void mb_allreduce_max_double(const mb_comm *c, double *buf, int64_t n);
+/* Nonblocking in-place sum of buf[0 .. n) over every rank: start it, do other work (no touching
+ * buf), then mb_allreduce_wait. Every rank starts and waits in the same order. With a watchdog
+ * (timeout_s) the wait is bounded like the blocking calls'. On one rank, or for n beyond one MPI
+ * count (done at once, blocking), *req is MPI_REQUEST_NULL and the wait returns at once. */
+void mb_iallreduce_sum(const mb_comm *c, double *buf, int64_t n, MPI_Request *req);
+void mb_allreduce_wait(const mb_comm *c, MPI_Request *req, int64_t n);
 void mb_bcast(const mb_comm *c, void *buf, size_t bytes, int root);
 /* Broadcast a heap string from root: on other ranks *s is replaced by a malloc'd copy. */
 void mb_bcast_str(const mb_comm *c, char **s, int root);

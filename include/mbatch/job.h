@@ -77,7 +77,8 @@ typedef struct mb_job {
         int64_t memory_budget; /* bytes per node the loaded data may take; 0: physical memory */
         char *stream_cache;    /* streaming: where the standardized copy goes (NULL: run_dir) */
     } io;
-    int trace; /* record a timeline of every rank into run_dir/trace.json */
+    int trace;                /* record a timeline of every rank into run_dir/trace.json */
+    int64_t allreduce_bucket; /* mlp: gradient values per allreduce started in the backward pass */
     struct {
         int64_t patience; /* epochs without a validation-loss gain before stopping; 0: off */
         double min_delta; /* the smallest decrease of the validation loss that counts as a gain */

@@ -78,6 +78,17 @@ typedef void (*mb_reduce_fn)(void *ctx, double *buf, int64_t n);
 double mb_mlp_grad(const mb_mlp *m, mb_mlp_pass *p, const double *X, const double *y, int64_t rows,
                    double *theta, double *g, int update_stats, mb_reduce_fn reduce, void *ctx);
 
+/* Called by mb_mlp_grad_ready as soon as a layer's share of the gradient is final:
+ * g[off .. off + n) will not be touched again in this step, so the caller may start reducing it
+ * while the backward pass goes on to the layers below. Layers come output first, each slice just
+ * below the previous one: [W[nh], ntrain), then [W[nh-1], W[nh]), ..., down to [0, W[1]). */
+typedef void (*mb_ready_fn)(void *ctx, double *g, int64_t off, int64_t n);
+
+/* mb_mlp_grad that calls ready(ready_ctx, g, off, n) for each layer's slice of g as above. */
+double mb_mlp_grad_ready(const mb_mlp *m, mb_mlp_pass *p, const double *X, const double *y,
+                         int64_t rows, double *theta, double *g, int update_stats,
+                         mb_reduce_fn reduce, void *ctx, mb_ready_fn ready, void *ready_ctx);
+
 /* 0.5 * l2 * (sum of squared weights W of every layer; biases, gamma, beta and statistics
  * excluded); if g is not NULL, g[W] += l2 * W. */
 double mb_mlp_penalty(const mb_mlp *m, double l2, const double *theta, double *g);

@@ -131,6 +131,25 @@ void mb_allreduce_max_double(const mb_comm *c, double *buf, int64_t n) {
     allreduce(c, buf, n, MPI_DOUBLE, sizeof(double), MPI_MAX);
 }
 
+void mb_iallreduce_sum(const mb_comm *c, double *buf, int64_t n, MPI_Request *req) {
+    *req = MPI_REQUEST_NULL;
+    if (c->size == 1 || n <= 0) return;
+    if (n > MB_CHUNK) {
+        allreduce(c, buf, n, MPI_DOUBLE, sizeof(double), MPI_SUM);
+        return;
+    }
+    if (mb__watchdog_on()) mb__watchdog_arrive();
+    MB_MPI(MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_SUM, c->comm, req));
+}
+
+void mb_allreduce_wait(const mb_comm *c, MPI_Request *req, int64_t n) {
+    if (*req == MPI_REQUEST_NULL) return;
+    if (mb__watchdog_on())
+        mb__wait_collective(c, req, "allreduce", n);
+    else
+        MB_MPI(MPI_Wait(req, MPI_STATUS_IGNORE));
+}
+
 void mb_bcast(const mb_comm *c, void *buf, size_t bytes, int root) {
     for (size_t off = 0; off < bytes; off += (size_t)MB_CHUNK) {
         size_t len = bytes - off < (size_t)MB_CHUNK ? bytes - off : (size_t)MB_CHUNK;

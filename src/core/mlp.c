@@ -248,6 +248,12 @@ static void accumulate(const double *A, const double *D, int64_t rows, int64_t i
 
 double mb_mlp_grad(const mb_mlp *m, mb_mlp_pass *p, const double *X, const double *y, int64_t rows,
                    double *theta, double *g, int update_stats, mb_reduce_fn reduce, void *ctx) {
+    return mb_mlp_grad_ready(m, p, X, y, rows, theta, g, update_stats, reduce, ctx, NULL, NULL);
+}
+
+double mb_mlp_grad_ready(const mb_mlp *m, mb_mlp_pass *p, const double *X, const double *y,
+                         int64_t rows, double *theta, double *g, int update_stats,
+                         mb_reduce_fn reduce, void *ctx, mb_ready_fn ready, void *ready_ctx) {
     double N = forward(m, p, X, rows, theta, 1, update_stats, reduce, ctx);
     int64_t k = m->width[m->nh + 1];
     double loss = 0;
@@ -264,6 +270,7 @@ double mb_mlp_grad(const mb_mlp *m, mb_mlp_pass *p, const double *X, const doubl
     int nh = m->nh;
     const double *prev = nh > 0 ? p->A[nh] : X;
     accumulate(prev, p->out, rows, m->width[nh], k, g + m->W[nh], g + m->b[nh]);
+    if (ready) ready(ready_ctx, g, m->W[nh], m->ntrain - m->W[nh]);
     if (nh == 0) return loss;
     int64_t wl = m->width[nh];
     if (rows > 0)
@@ -304,6 +311,7 @@ double mb_mlp_grad(const mb_mlp *m, mb_mlp_pass *p, const double *X, const doubl
         }
         const double *prevA = l > 0 ? p->A[l] : X;
         accumulate(prevA, dZ, rows, in, w, g + m->W[l], m->bn ? NULL : g + m->b[l]);
+        if (ready) ready(ready_ctx, g, m->W[l], m->W[l + 1] - m->W[l]);
         if (l > 0 && rows > 0)
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)in, (int)w, 1.0,
                         dZ, (int)w, theta + m->W[l], (int)w, 0.0, dA, (int)in);

@@ -202,6 +202,11 @@ static const key_def KEYS[] = {
      "and mapped (deleted at once, so nothing is left behind; its pages are the OS's page cache, "
      "not counted in io.memory_budget); \"none\" standardizes the blocks again every epoch "
      "(default: run_dir)"},
+    {"allreduce_bucket", K_INT, F(allreduce_bucket), 0, "65536", NULL, 0, 9.007199254740992e15,
+     "mlp on several ranks: as soon as the backward pass has finished this many gradient values "
+     "(whole layers, output first) their allreduce starts, overlapping the layers below, as "
+     "DDP's buckets do; 0: one allreduce per step after the backward pass (batch.adaptive "
+     "always uses one)"},
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 

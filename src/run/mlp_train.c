@@ -69,6 +69,34 @@ static mb_err class_weights(const mb_comm *c, const mb_job *job, const double *y
     return MB_OK;
 }
 
+/* Gradient buckets reduced while the backward pass goes on: a layer's slice joins the pending
+ * bucket [lo, hi) when it is final (layers come output first, each just below the last), and a
+ * bucket of at least `bucket` values starts its allreduce at once. */
+typedef struct overlap {
+    const mb_comm *c;
+    int64_t bucket, lo, hi;
+    int nreq;
+    MPI_Request req[MB_MLP_MAX_HIDDEN + 2];
+    int64_t nval[MB_MLP_MAX_HIDDEN + 2];
+} overlap;
+
+static void layer_ready(void *ctx, double *g, int64_t off, int64_t n) {
+    overlap *o = ctx;
+    (void)n;
+    /* Open MPI moves a nonblocking collective on only inside MPI calls: test the ones in flight
+     * at every layer boundary. */
+    for (int q = 0; q < o->nreq; q++) {
+        int done = 0;
+        if (o->req[q] != MPI_REQUEST_NULL) MPI_Test(&o->req[q], &done, MPI_STATUS_IGNORE);
+    }
+    o->lo = off;
+    if (o->hi - o->lo >= o->bucket) {
+        mb_iallreduce_sum(o->c, g + o->lo, o->hi - o->lo, &o->req[o->nreq]);
+        o->nval[o->nreq++] = o->hi - o->lo;
+        o->hi = o->lo;
+    }
+}
+
 /* The kernels' batch-norm sums, taken over every rank. */
 static void reduce_sum(void *ctx, double *buf, int64_t n) {
     mb_allreduce_sum((const mb_comm *)ctx, buf, n);
@@ -254,9 +282,13 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
             int64_t r0 = s.boff[b], r1 = s.boff[b + 1];
             double t0 = mb_wtime();
             memset(g, 0, sizeof(double) * (size_t)ntr);
-            /* Batch norm reduces inside the step; the gradient and loss follow in one packet. */
-            g[ntr] = mb_mlp_grad(&m, pass, s.Xperm + r0 * s.d, s.yperm + r0, r1 - r0, theta, g, 1,
-                                 reduce_sum, (void *)c);
+            /* Batch norm reduces inside the step; the gradient's buckets start as the backward
+             * pass finishes them (job->allreduce_bucket), the rest and the loss follow. */
+            overlap ov = {c, job->allreduce_bucket, ntr, ntr, 0, {0}, {0}};
+            int use_ov = c->size > 1 && job->allreduce_bucket > 0 && !job->batch.adaptive;
+            g[ntr] =
+                mb_mlp_grad_ready(&m, pass, s.Xperm + r0 * s.d, s.yperm + r0, r1 - r0, theta, g, 1,
+                                  reduce_sum, (void *)c, use_ov ? layer_ready : NULL, &ov);
             g[ntr + 1] = (double)(r1 - r0);
             g[ntr + 2] = mb__signal_pending() ? 1.0 : 0.0;
             g[ntr + 3] = g[ntr + 4] = 0;
@@ -267,7 +299,16 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
                 g[ntr + 4] = 1;
             }
             double t1 = mb_wtime();
-            mb_allreduce_sum(c, g, ntr + 5);
+            if (ov.nreq == 0) {
+                mb_allreduce_sum(c, g, ntr + 5); /* one packet, as without buckets */
+            } else {
+                if (ov.hi > 0) {
+                    mb_iallreduce_sum(c, g, ov.hi, &ov.req[ov.nreq]);
+                    ov.nval[ov.nreq++] = ov.hi;
+                }
+                mb_allreduce_sum(c, g + ntr, 5);
+                for (int q = 0; q < ov.nreq; q++) mb_allreduce_wait(c, &ov.req[q], ov.nval[q]);
+            }
             double t2 = mb_wtime();
             stop = stop || g[ntr + 2] > 0;
             double count = g[ntr + 1], inv = 1.0 / count, loss = g[ntr] * inv, norm2 = 0;

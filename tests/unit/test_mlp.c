@@ -291,11 +291,53 @@ static void test_classification_metrics(void **state) {
     assert_true(isnan(mb_roc_auc_pairs(one, 2)));
 }
 
+/* The ready callback: every layer's slice once, output first, each just below the last, all of
+ * [0, ntrain) covered, and each slice already holds its final values when announced. */
+typedef struct {
+    int64_t next_end, calls;
+    const double *want;
+} ready_log;
+
+static void check_ready(void *ctx, double *g, int64_t off, int64_t n) {
+    ready_log *r = ctx;
+    assert_int_equal(off + n, r->next_end);
+    assert_true(n > 0);
+    for (int64_t j = off; j < off + n; j++) assert_true(g[j] == r->want[j]);
+    r->next_end = off;
+    r->calls++;
+}
+
+static void test_mlp_ready_slices(void **state) {
+    (void)state;
+    int64_t rows = 40, d = 5, hidden[] = {6, 4, 3};
+    for (int bn = 0; bn < 2; bn++) {
+        mb_mlp m;
+        assert_int_equal(mb_mlp_setup(&m, d, 3, 3, hidden, MB_ACT_RELU, bn, MB_MODEL_SOFTMAX), 0);
+        double X[200], y[40], theta[256], g[256], want[256];
+        assert_true(m.nparam <= 256);
+        for (int i = 0; i < 200; i++) X[i] = mb_rng_normal(9, MB_RNG_GEN, 1, (uint64_t)i);
+        for (int i = 0; i < 40; i++) y[i] = (double)(i % 3);
+        mb_mlp_init(&m, 9, theta);
+        mb_mlp_pass *p = mb_mlp_pass_new(&m, rows);
+        memset(want, 0, sizeof want);
+        double l1 = mb_mlp_grad(&m, p, X, y, rows, theta, want, 0, NULL, NULL);
+        ready_log r = {m.ntrain, 0, want};
+        memset(g, 0, sizeof g);
+        double l2 = mb_mlp_grad_ready(&m, p, X, y, rows, theta, g, 0, NULL, NULL, check_ready, &r);
+        assert_true(l1 == l2);
+        assert_int_equal(r.calls, 4);
+        assert_int_equal(r.next_end, 0);
+        assert_memory_equal(g, want, sizeof(double) * (size_t)m.ntrain);
+        mb_mlp_pass_free(p);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mlp_gradients),
         cmocka_unit_test(test_mlp_regularization),
         cmocka_unit_test(test_mlp_bn_statistics),
+        cmocka_unit_test(test_mlp_ready_slices),
         cmocka_unit_test(test_losses),
         cmocka_unit_test(test_optimizers),
         cmocka_unit_test(test_schedules),
