@@ -87,7 +87,7 @@ static void layer_ready(void *ctx, double *g, int64_t off, int64_t n) {
      * at every layer boundary. */
     for (int q = 0; q < o->nreq; q++) {
         int done = 0;
-        if (o->req[q] != MPI_REQUEST_NULL) MPI_Test(&o->req[q], &done, MPI_STATUS_IGNORE);
+        MB_MPI(MPI_Test(&o->req[q], &done, MPI_STATUS_IGNORE));
     }
     o->lo = off;
     if (o->hi - o->lo >= o->bucket) {
