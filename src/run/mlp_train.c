@@ -383,17 +383,8 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
         compute_total += compute_s;
         s.comm_total += comm_s;
 
-        row.epoch = e;
-        row.step = s.ck.step;
-        row.train_loss = seen ? loss_acc / (double)seen : NAN;
-        row.val_loss = ev[2] > 0 ? ev[0] / ev[2] : NAN;
-        row.val_metric = ev[2] > 0 ? (classify ? ev[1] / ev[2] : sqrt(ev[1] / ev[2])) : NAN;
-        row.lr = lr;
-        row.batch_size = B_used;
-        row.grad_norm = grad_norm;
-        row.compute_s = compute_s;
-        row.comm_s = comm_s;
-        row.imbalance = 1.0;
+        mb__epoch_row(&row, e, s.ck.step, loss_acc, seen, ev, classify, lr, B_used, grad_norm,
+                      compute_s, comm_s, 1.0);
         if (sched.type == MB_SCHED_PLATEAU) mb_plateau_update(&sched, row.val_loss);
         /* Adaptive batch: a noise scale above the batch says a larger batch still cuts the steps
          * needed almost in proportion (McCandlish et al. 2018), so the next epoch doubles it. */

@@ -367,6 +367,22 @@ mb_err mb__epoch_checkpoint(const mb_comm *c, const mb_job *job, mb__state *s, i
     return mb__save(c, job, s, name, 0, (int)job->checkpoint.keep);
 }
 
+void mb__epoch_row(mb_epoch_row *row, int64_t e, int64_t step, double loss_acc, int64_t seen,
+                   const double ev[3], int classify, double lr, int64_t batch, double grad_norm,
+                   double compute_s, double comm_s, double imbalance) {
+    row->epoch = e;
+    row->step = step;
+    row->train_loss = seen ? loss_acc / (double)seen : NAN;
+    row->val_loss = ev[2] > 0 ? ev[0] / ev[2] : NAN;
+    row->val_metric = ev[2] > 0 ? (classify ? ev[1] / ev[2] : sqrt(ev[1] / ev[2])) : NAN;
+    row->lr = lr;
+    row->batch_size = batch;
+    row->grad_norm = grad_norm;
+    row->compute_s = compute_s;
+    row->comm_s = comm_s;
+    row->imbalance = imbalance;
+}
+
 int mb__early_update(const mb_job *job, int64_t e, const mb_epoch_row *row, const double *theta,
                      int64_t nparam, double *best_val, mb_epoch_row *best_row, double *best_theta,
                      int64_t *since_best) {

@@ -60,6 +60,13 @@ mb_err mb__save(const mb_comm *c, const mb_job *job, mb__state *s, const char *n
  * it did. Collective. */
 mb_err mb__epoch_checkpoint(const mb_comm *c, const mb_job *job, mb__state *s, int64_t e, int force,
                             int *saved);
+/* The metrics row of epoch e (0-based) after `step` steps: the training loss from loss_acc summed
+ * over `seen` samples, the validation loss and metric (accuracy, or RMSE when !classify) from the
+ * reduced sums ev = {loss, metric, rows}, and the epoch's other figures as given. The epoch's
+ * timings and throughput (epoch_s, io_s, samples_per_s) are the caller's. Not collective. */
+void mb__epoch_row(mb_epoch_row *row, int64_t e, int64_t step, double loss_acc, int64_t seen,
+                   const double ev[3], int classify, double lr, int64_t batch, double grad_norm,
+                   double compute_s, double comm_s, double imbalance);
 /* Early stopping after epoch e with metrics row: a validation loss below *best_val by more than
  * early_stopping.min_delta makes row and theta[0..nparam) the best (into *best_row, best_theta);
  * otherwise one more epoch without a gain, and 1 (stop) once patience such epochs have passed
