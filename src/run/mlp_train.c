@@ -237,16 +237,7 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
                job->batch.adaptive ? " (adaptive)" : "");
     }
 
-    mb_schedule sched = {mb__sched_type(job->optimizer.schedule.type),
-                         job->optimizer.schedule.step_epochs,
-                         job->optimizer.schedule.gamma,
-                         job->optimizer.schedule.min_lr,
-                         job->optimizer.schedule.warmup_epochs,
-                         1.0,
-                         INFINITY,
-                         job->optimizer.schedule.patience,
-                         0,
-                         job->optimizer.schedule.threshold};
+    mb_schedule sched = mb__job_schedule(job);
     double *theta = s.ck.theta, *g = s.pkt, compute_total = 0;
     int classify = m.head != MB_MODEL_LINEAR, early = job->early_stopping.patience > 0 && s.n_val;
     int64_t since_best = 0;

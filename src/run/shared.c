@@ -77,6 +77,19 @@ mb_sched_type mb__sched_type(const char *name) {
     return MB_SCHED_CONSTANT;
 }
 
+mb_schedule mb__job_schedule(const mb_job *job) {
+    return (mb_schedule){mb__sched_type(job->optimizer.schedule.type),
+                         job->optimizer.schedule.step_epochs,
+                         job->optimizer.schedule.gamma,
+                         job->optimizer.schedule.min_lr,
+                         job->optimizer.schedule.warmup_epochs,
+                         1.0,
+                         INFINITY,
+                         job->optimizer.schedule.patience,
+                         0,
+                         job->optimizer.schedule.threshold};
+}
+
 mb_model_type mb__job_label_type(const mb_job *job) {
     mb_model_type t = mb__job_model_type(job);
     if (t != MB_MODEL_MLP) return t;

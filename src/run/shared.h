@@ -21,6 +21,8 @@ mb_model_type mb__job_model_type(const mb_job *job);
 mb_model_type mb__job_label_type(const mb_job *job);
 mb_optim_type mb__optim_type(const char *name); /* optimizer.type; sgd for anything else */
 mb_sched_type mb__sched_type(const char *name); /* optimizer.schedule.type */
+/* The learning-rate schedule of job's optimizer.schedule, at its starting state. */
+mb_schedule mb__job_schedule(const mb_job *job);
 
 /* Rank 0's checkpoint to every rank (other ranks' *ck is overwritten). Collective. */
 void mb__ckpt_bcast(const mb_comm *c, mb_ckpt *ck);

@@ -341,6 +341,26 @@ mb_err mb__stream_grad(mb__stream *st, mb_model_type t, const double *theta, dou
     return err;
 }
 
+/* The blocks' buffers and the source file's handles: every epoch's reading, or the copy's one
+ * pass. NULL-safe members; the reader thread must be stopped (or never started). */
+static void release_blocks(mb__stream *st) {
+    if (st->map) munmap((void *)st->map, st->map_len);
+    st->map = NULL;
+    if (st->fd >= 0) close(st->fd);
+    st->fd = -1;
+    mb_dataset_blocks_close(st->blocks);
+    st->blocks = NULL;
+    for (int i = 0; i < 2; i++) {
+        free(st->slot[i].raw);
+        free(st->slot[i].tmp);
+        free(st->slot[i].yraw);
+        free(st->slot[i].byte);
+        free(st->slot[i].X);
+        free(st->slot[i].y);
+        memset(&st->slot[i], 0, sizeof st->slot[i]);
+    }
+}
+
 void mb__stream_free(mb__stream *st) {
     if (!st) return;
     if (st->threaded) {
@@ -352,19 +372,9 @@ void mb__stream_free(mb__stream *st) {
         pthread_mutex_destroy(&st->mu);
         pthread_cond_destroy(&st->cv);
     }
-    if (st->map) munmap((void *)st->map, st->map_len);
-    if (st->fd >= 0) close(st->fd);
+    release_blocks(st);
     if (st->cache) munmap((void *)st->cache, st->cache_len);
     if (st->cache_fd >= 0) close(st->cache_fd);
-    mb_dataset_blocks_close(st->blocks);
-    for (int i = 0; i < 2; i++) {
-        free(st->slot[i].raw);
-        free(st->slot[i].tmp);
-        free(st->slot[i].yraw);
-        free(st->slot[i].byte);
-        free(st->slot[i].X);
-        free(st->slot[i].y);
-    }
     free(st->cut);
     free(st->isval_own);
     free(st);
@@ -749,6 +759,7 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
                 "mbatch: warning: rank %d: streaming without a standardized copy (%s); every "
                 "epoch standardizes the blocks again\n",
                 c->rank, cwhy);
+    if (st->cache) release_blocks(st); /* the epochs read only the copy */
     MB_TRY(mb_agree(c, err, NULL));
     /* The reader thread: only with pread; HDF5 stays on the main thread. */
     if (st->dir && !st->cache) {
@@ -764,7 +775,7 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
     mb_allreduce_max_i64(c, info + 2, 1);
     mb_allreduce_min_i64(c, info, 2);
     if (c->rank == 0) {
-        double held = fixed + slots_bytes(st, st->span, st->bt, stage);
+        double held = fixed + (st->cache ? 0 : slots_bytes(st, st->span, st->bt, stage));
         if (!info[2])
             printf(
                 "mbatch: streaming %s: over io.memory_budget; each rank standardized its rows "

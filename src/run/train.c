@@ -199,17 +199,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
                job->name, mb__model_name(t), (long long)s.n, (long long)s.n_train,
                (long long)s.n_val, (long long)s.d, (long long)c->size, (long long)B, (long long)nb);
 
-    mb_schedule sched = {MB_SCHED_CONSTANT,
-                         job->optimizer.schedule.step_epochs,
-                         job->optimizer.schedule.gamma,
-                         job->optimizer.schedule.min_lr,
-                         job->optimizer.schedule.warmup_epochs,
-                         1.0,
-                         INFINITY,
-                         job->optimizer.schedule.patience,
-                         0,
-                         job->optimizer.schedule.threshold};
-    sched.type = mb__sched_type(job->optimizer.schedule.type);
+    mb_schedule sched = mb__job_schedule(job);
     /* Reduce on plateau: a resumed run replays the validation losses of its earlier epochs. */
     if (resumed) MB_TRY(mb__plateau_replay(c, metrics_path, s.ck.epoch, &sched));
 
