@@ -6,14 +6,17 @@
  * every batch size. Accumulation is always float64.
  *
  * For k = 1 (linear, logistic) each row is used while it is in L1: z = x.w + b, r = l'(z, y),
- * g += r x, sixteen rows at a time (their dots, their residuals four lanes at a time with the
- * kernel's own exp and log1p, then g updated by the rows in row order, four per pass over g). The
- * dot of a row sums element j into lane j % 4 of accumulator (j / 4) % 4, the four accumulators as
- * (a0 + a1) + (a2 + a3), then the lanes as (l0 + l2) + (l1 + l3), with fused multiply-adds (a
- * partial last group of four is padded with zeros); the AVX2 path and the portable path do exactly
- * these operations, so their results are the same bits (MBATCH_KERNEL=portable forces the portable
- * path). For softmax (k > 1) rows are gathered (and widened) 256 at a time into the workspace and
- * handed to mb_model_grad, so its sums are those of mb_model_grad over the rows in the order given.
+ * g += r x, eight rows at a time (their dots, each row read from start to end so the hardware
+ * prefetcher streams it; their residuals four lanes at a time with the kernel's own exp and log1p;
+ * then g updated in one pass over the eight rows). The dot of a row sums element j into lane j % 4
+ * of accumulator (j / 4) % 2 with fused multiply-adds (a partial last group of four padded with
+ * zeros), then the two accumulators lane by lane and the lanes as (l0 + l1) + (l2 + l3); the pass
+ * sets g[j] = g[j] + (p + s) with p = r0 x0[j] followed by three fused multiply-adds for rows 1-3,
+ * s the same over rows 4-7 (a short block is padded with its first row and a residual of 0). The
+ * AVX2 path and the portable path do exactly these operations, so their results are the same bits
+ * (MBATCH_KERNEL=portable forces the portable path). For softmax (k > 1) rows are gathered (and
+ * widened) 256 at a time into the workspace and handed to mb_model_grad, so its sums are those of
+ * mb_model_grad over the rows in the order given.
  *
  * The result depends only on the rows' values and order: the indexed call equals the call on the
  * rows copied into that order, bit for bit. Not collective; no allocation: `work` holds at least

@@ -682,8 +682,9 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
     double frac = s->mt > 0 ? (double)m / (double)s->mt : 1.0;
     double per_train = 2.0 * (frac * (8.0 * (double)(st->ncol + 1) + (double)stage) +
                               (double)(mb_dtype_size(st->dt) * st->d + 8));
-    /* Blocks are whole granules: 16 rows for the one-output kernel, 256 for softmax, whose
-     * kernel hands rows to mb_model_grad 256 at a time; then block sums equal one call's. */
+    /* Blocks are whole granules: 16 rows (two of the one-output kernel's 8-row blocks), 256 for
+     * softmax, whose kernel hands rows to mb_model_grad 256 at a time; then block sums equal one
+     * call's. */
     int64_t gran = t == MB_MODEL_SOFTMAX ? 256 : 16;
     int64_t cap = block_cap(gran), bt = cap;
     {

@@ -38,12 +38,14 @@ step=$(sed -nE 's/.*step ([0-9]+); checkpoint.*/\1/p' cut.err)
 [ ! -f cut/model.h5 ] || fail "a preempted run wrote model.h5"
 echo "ok: stopped at step $step of 5400"
 
-# The resumed run, stopped by SIGTERM (what Slurm sends on preemption) to the first rank.
+# The resumed run, stopped by SIGTERM (what Slurm sends on preemption) to the first rank once it
+# reports an epoch a few past the first stop (which lands later on a faster machine).
+epoch=$(sed -nE 's/.*stopped by signal 10 at epoch ([0-9]+) .*/\1/p' cut.err)
 rc=0
 mb 2 train j.json --set run_dir=cut --resume >resume.log 2>resume.err &
 launcher=$!
 for _ in $(seq 1 800); do
-    grep -q "^epoch 20/" resume.log 2>/dev/null && break
+    grep -q "^epoch $((epoch + 3))/" resume.log 2>/dev/null && break
     sleep 0.025
 done
 rank=$(pgrep -f "^$MBATCH train j.json --set run_dir=cut --resume" | head -1)
