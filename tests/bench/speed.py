@@ -37,12 +37,19 @@ out("# %s, %d x %d, %d repeats; load average (1, 5, 15 min) at the start: %s"
 # 1. The floor: every process sums its share of a 512 MB array.
 # With a batch size, the same bytes as 512-byte rows in mini-batch order (random rows, ascending
 # inside a batch): the floor of any kernel that reads each row once in the order SGD needs.
-# With batch.shuffle_block = k > 1, runs of k consecutive rows in mini-batch order.
-blocks = [int(b) for b in os.environ.get("SPEED_BLOCKS", "1 64 256").split()]
+# With batch.shuffle_block = k > 1, runs of k consecutive rows in mini-batch order; "B" stands for
+# the batch size (each batch one run: batches keep their rows, epochs shuffle their order).
+blocks_env = os.environ.get("SPEED_BLOCKS", "1 64 256 B").split()
+
+
+def blocks_for(B):
+    return sorted(set(B if b == "B" else int(b) for b in blocks_env))
+
+
 floor, gfloor = {}, {}
 bw_bin = os.path.join(build, "tests", "bench", "mbatch_bw")
 for np_ in (1, 2):
-    for B, k in [(0, 1)] + [(B, k) for B in (4096, 256) for k in blocks]:
+    for B, k in [(0, 1)] + [(B, k) for B in (4096, 256) for k in blocks_for(B)]:
         gbs = []
         for _ in range(repeats):
             line = sh(["mpirun", "-n", str(np_), bw_bin, str(rows * cols * 8 / 2**20 / np_), "9",
@@ -142,7 +149,7 @@ if sgd_ok:
 # Mini-batches: every row shuffled on its own (shuffle_block 1, the default) and, for each other
 # SPEED_BLOCKS value, runs of that many rows shuffled together.
 epochs_for = {"full": 12, 4096: 6, 256: 4}
-configs = [("full", 1)] + [(B, k) for B in (4096, 256) for k in blocks]
+configs = [("full", 1)] + [(B, k) for B in (4096, 256) for k in blocks_for(B)]
 results = {}
 for dtype in ("float64", "float32"):
     for batch, k in configs:
