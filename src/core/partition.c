@@ -61,23 +61,32 @@ void mb_epoch_order(int64_t t_lo, int64_t t_hi, int64_t n_train, int64_t batch, 
     int64_t *bid = scratch;
     if (block <= 1) {
         mb_perm_init(&p, (uint64_t)n_train, seed, MB_RNG_SHUFFLE, (uint64_t)epoch);
-        for (int64_t i = 0; i < m; i++)
-            bid[i] = (int64_t)(mb_perm_inv(&p, (uint64_t)(t_lo + i)) / (uint64_t)batch);
+        mb_perm_inv_range(&p, (uint64_t)t_lo, m, (uint64_t *)bid);
+        /* pos / batch without a division per sample: the double quotient is off by at most
+         * one (positions are far below 2^53), and one comparison each way corrects it. */
+        double inv = 1.0 / (double)batch;
+        for (int64_t i = 0; i < m; i++) {
+            int64_t pos = bid[i], q = (int64_t)((double)pos * inv);
+            q -= q * batch > pos;
+            q += (q + 1) * batch <= pos;
+            bid[i] = q;
+        }
     } else {
         /* Block j lands at position pj of the block order and starts at sample position
          * pj * block, less the missing rows of the short last block when that one comes
-         * earlier in the order. */
+         * earlier in the order; its rows take the positions after that one by one. */
         int64_t nblk = (n_train + block - 1) / block, short_by = nblk * block - n_train;
         mb_perm_init(&p, (uint64_t)nblk, seed, MB_RNG_SHUFFLE, (uint64_t)epoch);
-        int64_t p_last = (int64_t)mb_perm_inv(&p, (uint64_t)(nblk - 1)), cur = -1, start = 0;
-        for (int64_t i = 0; i < m; i++) {
-            int64_t t = t_lo + i, j = t / block;
-            if (j != cur) {
-                int64_t pj = (int64_t)mb_perm_inv(&p, (uint64_t)j);
-                start = pj * block - (pj > p_last ? short_by : 0);
-                cur = j;
+        int64_t p_last = (int64_t)mb_perm_inv(&p, (uint64_t)(nblk - 1));
+        for (int64_t t = t_lo; t < t_hi;) {
+            int64_t j = t / block, end = (j + 1) * block < t_hi ? (j + 1) * block : t_hi;
+            int64_t pj = (int64_t)mb_perm_inv(&p, (uint64_t)j);
+            int64_t pos = pj * block - (pj > p_last ? short_by : 0) + (t - j * block);
+            int64_t q = pos / batch, rem = pos % batch;
+            for (; t < end; t++) {
+                bid[t - t_lo] = q;
+                if (++rem == batch) rem = 0, q++;
             }
-            bid[i] = (start + t % block) / batch;
         }
     }
 

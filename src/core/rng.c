@@ -100,3 +100,28 @@ uint64_t mb_perm_inv(const mb_perm *p, uint64_t x) {
     while (i >= p->n) i = feistel_inv(p, i);
     return i;
 }
+
+void mb_perm_inv_range(const mb_perm *p, uint64_t x0, int64_t count, uint64_t *out) {
+    enum { W = 8 };
+    int64_t i = 0;
+    if (p->n > 1)
+        for (; i + W <= count; i += W) {
+            uint64_t l[W], r[W];
+            for (int u = 0; u < W; u++) {
+                l[u] = (x0 + (uint64_t)(i + u)) >> p->half_bits;
+                r[u] = (x0 + (uint64_t)(i + u)) & p->half_mask;
+            }
+            for (int k = 3; k >= 0; k--)
+                for (int u = 0; u < W; u++) {
+                    uint64_t t = l[u];
+                    l[u] = r[u] ^ round_fn(p, k, l[u]);
+                    r[u] = t;
+                }
+            for (int u = 0; u < W; u++) {
+                uint64_t v = (l[u] << p->half_bits) | r[u];
+                while (v >= p->n) v = feistel_inv(p, v); /* the rare cycle walk, one at a time */
+                out[i + u] = v;
+            }
+        }
+    for (; i < count; i++) out[i] = mb_perm_inv(p, x0 + (uint64_t)i);
+}

@@ -155,6 +155,32 @@ static void test_perm_keys_differ(void **state) {
     assert_true(same_ab < 20 && same_ac < 20);
 }
 
+/* The batched inverse gives mb_perm_inv's values: every domain size from 0 to 70 and a few
+ * larger ones (cycle walking at 2^(2h) + 1), ranges starting anywhere and of any length. */
+static void test_perm_inv_range(void **state) {
+    (void)state;
+    const uint64_t big[] = {1025, 4097, 100003, UINT64_C(1) << 62 | 12345};
+    uint64_t out[300];
+    for (uint64_t n = 0; n <= 74; n++) {
+        uint64_t dom = n <= 70 ? n : big[n - 71];
+        mb_perm p;
+        mb_perm_init(&p, dom, n + 11, MB_RNG_SHUFFLE, 7);
+        for (uint64_t x0 = 0; x0 < 3; x0++)
+            for (int64_t count = 0; count <= 37; count += 1 + count / 4) {
+                uint64_t start = dom > 300 ? dom - 300 + x0 : x0;
+                if (start + (uint64_t)count > dom) continue;
+                mb_perm_inv_range(&p, start, count, out);
+                for (int64_t i = 0; i < count; i++)
+                    assert_int_equal(out[i], mb_perm_inv(&p, start + (uint64_t)i));
+            }
+        if (dom >= 300) {
+            mb_perm_inv_range(&p, dom - 300, 300, out);
+            for (int i = 0; i < 300; i++)
+                assert_int_equal(out[i], mb_perm_inv(&p, dom - 300 + (uint64_t)i));
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_u64_deterministic_and_sensitive),
@@ -164,6 +190,7 @@ int main(void) {
         cmocka_unit_test(test_perm_bijection),
         cmocka_unit_test(test_perm_small_and_huge),
         cmocka_unit_test(test_perm_keys_differ),
+        cmocka_unit_test(test_perm_inv_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
