@@ -54,27 +54,23 @@ static const double EXP_C[14] = {1.0,
 static const double ATANH_C[12] = {1.0,      1.0 / 3,  1.0 / 5,  1.0 / 7,  1.0 / 9,  1.0 / 11,
                                    1.0 / 13, 1.0 / 15, 1.0 / 17, 1.0 / 19, 1.0 / 21, 1.0 / 23};
 
-/* The polynomials by Estrin's scheme (pairs, then pairs of pairs in x^2, x^4, x^8): short
- * dependency chains, so the lanes' exp and log overlap the kernel's other work. */
-static double exp_poly(double x) {
-    double x2 = x * x, x4 = x2 * x2, x8 = x4 * x4;
-    double q0 = fma(EXP_C[1], x, EXP_C[0]), q1 = fma(EXP_C[3], x, EXP_C[2]);
-    double q2 = fma(EXP_C[5], x, EXP_C[4]), q3 = fma(EXP_C[7], x, EXP_C[6]);
-    double q4 = fma(EXP_C[9], x, EXP_C[8]), q5 = fma(EXP_C[11], x, EXP_C[10]);
-    double q6 = fma(EXP_C[13], x, EXP_C[12]);
-    double t0 = fma(fma(q3, x2, q2), x4, fma(q1, x2, q0));
-    double t1 = fma(q6, x4, fma(q5, x2, q4));
-    return fma(t1, x8, t0);
-}
-
-static double atanh_poly(double u) {
-    double u2 = u * u, u4 = u2 * u2, u8 = u4 * u4;
-    double q0 = fma(ATANH_C[1], u, ATANH_C[0]), q1 = fma(ATANH_C[3], u, ATANH_C[2]);
-    double q2 = fma(ATANH_C[5], u, ATANH_C[4]), q3 = fma(ATANH_C[7], u, ATANH_C[6]);
-    double q4 = fma(ATANH_C[9], u, ATANH_C[8]), q5 = fma(ATANH_C[11], u, ATANH_C[10]);
-    double t0 = fma(fma(q3, u2, q2), u4, fma(q1, u2, q0));
-    double t1 = fma(q5, u2, q4);
-    return fma(t1, u8, t0);
+/* c[0] + c[1] x + ... + c[n-1] x^(n-1) (n <= 16) by Estrin's scheme: pairs fma(c[2i+1], x, c[2i]),
+ * then pairs of those in x^2, then in x^4, ..., an odd one out moving up a level as it is. The
+ * dependency chains are short, so the lanes' exp and log overlap the kernel's other work. */
+static inline double estrin(const double *c, int n, double x) {
+    double a[8];
+    int m = (n + 1) / 2;
+#pragma GCC unroll 8
+    for (int i = 0; i < m; i++) a[i] = 2 * i + 1 < n ? fma(c[2 * i + 1], x, c[2 * i]) : c[2 * i];
+#pragma GCC unroll 4
+    for (double p = x * x; m > 1; p *= p) {
+        int k = 0;
+#pragma GCC unroll 4
+        for (int i = 0; i + 1 < m; i += 2) a[k++] = fma(a[i + 1], p, a[i]);
+        if (m % 2) a[k++] = a[m - 1];
+        m = k;
+    }
+    return a[0];
 }
 
 static double logistic_row(double z, double y, double *r) {
@@ -82,7 +78,7 @@ static double logistic_row(double z, double y, double *r) {
     double kf = nearbyint(x * LOG2E);
     double rr = fma(kf, -LN2_HI, x);
     rr = fma(kf, -LN2_LO, rr);
-    double p = exp_poly(rr);
+    double p = estrin(EXP_C, 14, rr);
     int64_t k = isnan(kf) ? 0 : (int64_t)kf;
     uint64_t bits = (uint64_t)(k + 1023) << 52;
     double scale;
@@ -94,7 +90,7 @@ static double logistic_row(double z, double y, double *r) {
     int hi = den > 0x1.6a09e667f3bcdp0; /* sqrt(2) */
     double f = hi ? den * 0.5 : den, kk = hi ? 1.0 : 0.0;
     double sv = (f - 1.0) / (f + 1.0);
-    double q = atanh_poly(sv * sv);
+    double q = estrin(ATANH_C, 12, sv * sv);
     double lg = fma(kk, LN2_HI, fma(kk, LN2_LO, (sv + sv) * q));
     double zp = z > 0 ? z : 0.0;
     return (zp - y * z) + (lg + c);
@@ -238,29 +234,24 @@ MB_AVX2 void pass8_avx2(const void *const *xs, const double *r, int f32, int64_t
     for (; j < d; j++) g[j] = pass_elem(xs, r, f32, j, g[j]);
 }
 
-/* exp_poly and atanh_poly in four lanes. */
-#define MB_F(c, x, q) _mm256_fmadd_pd(_mm256_set1_pd(c), x, _mm256_set1_pd(q))
-MB_AVX2 __m256d exp_poly_avx2(__m256d x) {
-    __m256d x2 = _mm256_mul_pd(x, x), x4 = _mm256_mul_pd(x2, x2), x8 = _mm256_mul_pd(x4, x4);
-    __m256d q0 = MB_F(EXP_C[1], x, EXP_C[0]), q1 = MB_F(EXP_C[3], x, EXP_C[2]);
-    __m256d q2 = MB_F(EXP_C[5], x, EXP_C[4]), q3 = MB_F(EXP_C[7], x, EXP_C[6]);
-    __m256d q4 = MB_F(EXP_C[9], x, EXP_C[8]), q5 = MB_F(EXP_C[11], x, EXP_C[10]);
-    __m256d q6 = MB_F(EXP_C[13], x, EXP_C[12]);
-    __m256d t0 = _mm256_fmadd_pd(_mm256_fmadd_pd(q3, x2, q2), x4, _mm256_fmadd_pd(q1, x2, q0));
-    __m256d t1 = _mm256_fmadd_pd(q6, x4, _mm256_fmadd_pd(q5, x2, q4));
-    return _mm256_fmadd_pd(t1, x8, t0);
+/* estrin in four lanes. */
+MB_AVX2 __m256d estrin_avx2(const double *c, int n, __m256d x) {
+    __m256d a[8];
+    int m = (n + 1) / 2;
+    for (int i = 0; i < m; i++)
+        a[i] = 2 * i + 1 < n
+                   ? _mm256_fmadd_pd(_mm256_set1_pd(c[2 * i + 1]), x, _mm256_set1_pd(c[2 * i]))
+                   : _mm256_set1_pd(c[2 * i]);
+#pragma GCC unroll 4
+    for (__m256d p = _mm256_mul_pd(x, x); m > 1; p = _mm256_mul_pd(p, p)) {
+        int k = 0;
+#pragma GCC unroll 4
+        for (int i = 0; i + 1 < m; i += 2) a[k++] = _mm256_fmadd_pd(a[i + 1], p, a[i]);
+        if (m % 2) a[k++] = a[m - 1];
+        m = k;
+    }
+    return a[0];
 }
-
-MB_AVX2 __m256d atanh_poly_avx2(__m256d u) {
-    __m256d u2 = _mm256_mul_pd(u, u), u4 = _mm256_mul_pd(u2, u2), u8 = _mm256_mul_pd(u4, u4);
-    __m256d q0 = MB_F(ATANH_C[1], u, ATANH_C[0]), q1 = MB_F(ATANH_C[3], u, ATANH_C[2]);
-    __m256d q2 = MB_F(ATANH_C[5], u, ATANH_C[4]), q3 = MB_F(ATANH_C[7], u, ATANH_C[6]);
-    __m256d q4 = MB_F(ATANH_C[9], u, ATANH_C[8]), q5 = MB_F(ATANH_C[11], u, ATANH_C[10]);
-    __m256d t0 = _mm256_fmadd_pd(_mm256_fmadd_pd(q3, u2, q2), u4, _mm256_fmadd_pd(q1, u2, q0));
-    __m256d t1 = _mm256_fmadd_pd(q5, u2, q4);
-    return _mm256_fmadd_pd(t1, u8, t0);
-}
-#undef MB_F
 
 /* logistic_row in four lanes, operation for operation. */
 MB_AVX2 __m256d logistic_avx2(__m256d z, __m256d y, __m256d *r) {
@@ -270,7 +261,7 @@ MB_AVX2 __m256d logistic_avx2(__m256d z, __m256d y, __m256d *r) {
                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256d rr = _mm256_fmadd_pd(kf, _mm256_set1_pd(-LN2_HI), x);
     rr = _mm256_fmadd_pd(kf, _mm256_set1_pd(-LN2_LO), rr);
-    __m256d p = exp_poly_avx2(rr);
+    __m256d p = estrin_avx2(EXP_C, 14, rr);
     /* kf is a whole number in [-1022, 0]: adding 1.5 * 2^52 leaves it in the low mantissa bits. */
     const __m256d magic = _mm256_set1_pd(0x1.8p52);
     __m256i k =
@@ -287,7 +278,7 @@ MB_AVX2 __m256d logistic_avx2(__m256d z, __m256d y, __m256d *r) {
     __m256d f = _mm256_blendv_pd(den, _mm256_mul_pd(den, _mm256_set1_pd(0.5)), hi);
     __m256d kk = _mm256_and_pd(hi, one);
     __m256d sv = _mm256_div_pd(_mm256_sub_pd(f, one), _mm256_add_pd(f, one));
-    __m256d q = atanh_poly_avx2(_mm256_mul_pd(sv, sv));
+    __m256d q = estrin_avx2(ATANH_C, 12, _mm256_mul_pd(sv, sv));
     __m256d lg = _mm256_fmadd_pd(
         kk, _mm256_set1_pd(LN2_HI),
         _mm256_fmadd_pd(kk, _mm256_set1_pd(LN2_LO), _mm256_mul_pd(_mm256_add_pd(sv, sv), q)));
