@@ -2,6 +2,7 @@
 #include "mbatch/partition.h"
 
 #include <math.h>
+#include <stddef.h>
 
 #include "mbatch/rng.h"
 
@@ -55,49 +56,63 @@ void mb_epoch_order(int64_t t_lo, int64_t t_hi, int64_t n_train, int64_t batch, 
         return;
     }
 
-    /* Batch id of each local sample: the batch that contains its position in this epoch's
-     * order of all n_train samples. */
+    /* Runs of local samples that go to one batch ("segments"): the batch id of segment s is
+     * seg_q[s], its first local offset seg_at[s] (seg_at == NULL: segment s is sample s alone),
+     * and it ends where the next one starts. */
     mb_perm p;
-    int64_t *bid = scratch;
+    int64_t *seg_q = scratch, *seg_at = NULL, ns = m;
     if (block <= 1) {
         mb_perm_init(&p, (uint64_t)n_train, seed, MB_RNG_SHUFFLE, (uint64_t)epoch);
-        mb_perm_inv_range(&p, (uint64_t)t_lo, m, (uint64_t *)bid);
+        mb_perm_inv_range(&p, (uint64_t)t_lo, m, (uint64_t *)seg_q);
         /* pos / batch without a division per sample: the double quotient is off by at most
          * one (positions are far below 2^53), and one comparison each way corrects it. */
         double inv = 1.0 / (double)batch;
         for (int64_t i = 0; i < m; i++) {
-            int64_t pos = bid[i], q = (int64_t)((double)pos * inv);
+            int64_t pos = seg_q[i], q = (int64_t)((double)pos * inv);
             q -= q * batch > pos;
             q += (q + 1) * batch <= pos;
-            bid[i] = q;
+            seg_q[i] = q;
         }
     } else {
         /* Block j lands at position pj of the block order and starts at sample position
          * pj * block, less the missing rows of the short last block when that one comes
-         * earlier in the order; its rows take the positions after that one by one. */
+         * earlier in the order; its rows take the positions after that one by one, cut into
+         * segments where a batch boundary falls. */
         int64_t nblk = (n_train + block - 1) / block, short_by = nblk * block - n_train;
         mb_perm_init(&p, (uint64_t)nblk, seed, MB_RNG_SHUFFLE, (uint64_t)epoch);
         int64_t p_last = (int64_t)mb_perm_inv(&p, (uint64_t)(nblk - 1));
+        seg_at = scratch + m;
+        ns = 0;
         for (int64_t t = t_lo; t < t_hi;) {
             int64_t j = t / block, end = (j + 1) * block < t_hi ? (j + 1) * block : t_hi;
             int64_t pj = (int64_t)mb_perm_inv(&p, (uint64_t)j);
             int64_t pos = pj * block - (pj > p_last ? short_by : 0) + (t - j * block);
-            int64_t q = pos / batch, rem = pos % batch;
-            for (; t < end; t++) {
-                bid[t - t_lo] = q;
-                if (++rem == batch) rem = 0, q++;
+            while (t < end) {
+                int64_t q = pos / batch, len = (q + 1) * batch - pos;
+                if (len > end - t) len = end - t;
+                seg_q[ns] = q, seg_at[ns++] = t - t_lo;
+                t += len, pos += len;
             }
         }
     }
 
-    /* Stable counting sort by batch id: O(m + nb), and within a batch the local offsets stay
-     * ascending. boff[k + 1] first counts batch k; the prefix sum turns boff[k] into the start
-     * of batch k, which serves as its insertion cursor and ends up as the start of batch k + 1,
-     * so one shift restores the starts. */
+    /* Stable counting sort of the segments by batch id: O(m + nb), and within a batch the
+     * local offsets stay ascending. boff[k + 1] first counts batch k's samples; the prefix sum
+     * turns boff[k] into the start of batch k, which serves as its insertion cursor and ends up
+     * as the start of batch k + 1, so one shift restores the starts. */
     for (int64_t k = 0; k <= nb; k++) boff[k] = 0;
-    for (int64_t i = 0; i < m; i++) boff[bid[i] + 1]++;
+    for (int64_t s = 0; s < ns; s++)
+        boff[seg_q[s] + 1] += seg_at ? (s + 1 < ns ? seg_at[s + 1] : m) - seg_at[s] : 1;
     for (int64_t k = 0; k < nb; k++) boff[k + 1] += boff[k];
-    for (int64_t i = 0; i < m; i++) order[boff[bid[i]]++] = i;
+    if (!seg_at)
+        for (int64_t i = 0; i < m; i++) order[boff[seg_q[i]]++] = i;
+    else
+        for (int64_t s = 0; s < ns; s++) {
+            int64_t at = seg_at[s], end = s + 1 < ns ? seg_at[s + 1] : m,
+                    *o = order + boff[seg_q[s]];
+            boff[seg_q[s]] += end - at;
+            for (int64_t i = at; i < end; i++) *o++ = i;
+        }
     for (int64_t k = nb; k > 0; k--) boff[k] = boff[k - 1];
     boff[0] = 0;
 }
