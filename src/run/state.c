@@ -127,7 +127,8 @@ mb_err mb__load(const mb_comm *c, const mb_job *job, mb__state *s, int have_prep
     else
         mb_shard_bounds(s->n, c->rank, c->size, &s->lo, &s->hi);
     int64_t m = s->hi - s->lo;
-    raw = mb__alloc(sizeof(double) * (size_t)(m * s->ncol), "the raw shard");
+    /* On huge pages: without categorical columns this buffer becomes the training shard. */
+    raw = mb__alloc_rows(sizeof(double) * (size_t)(m * s->ncol), "the raw shard");
     y = mb__alloc(sizeof(double) * (size_t)m, "the labels");
     isval = mb__alloc((size_t)m, "the split");
     MB_TRY(mb_agree(c, raw && y && isval ? MB_OK : mb_error_code(), NULL));
@@ -171,15 +172,26 @@ mb_err mb__load(const mb_comm *c, const mb_job *job, mb__state *s, int have_prep
     }
     MB_TRY(mb_agree(c, err, NULL));
     s->d = mb_pre_width(s->ncol, s->ck.ncat);
-    s->Xtr = mb__alloc_rows(sizeof(double) * (size_t)(s->mt * s->d), "the training shard");
+    /* Without one-hot columns the raw rows are the features: the training rows move up in
+     * place (the raw buffer becomes the training shard, its tail unused when there is a
+     * validation split), instead of a second copy of the shard in fresh memory. */
+    int in_place = s->d == s->ncol;
+    double *src = raw;
+    if (in_place) raw = NULL; /* s->Xtr owns it from here */
+    s->Xtr = in_place
+                 ? src
+                 : mb__alloc_rows(sizeof(double) * (size_t)(s->mt * s->d), "the training shard");
     s->ytr = mb__alloc(sizeof(double) * (size_t)s->mt, "the training labels");
     s->Xva = mb__alloc(sizeof(double) * (size_t)(s->mv * s->d), "the validation shard");
     s->yva = mb__alloc(sizeof(double) * (size_t)s->mv, "the validation labels");
     MB_TRY(mb_agree(c, s->Xtr && s->ytr && s->Xva && s->yva ? MB_OK : mb_error_code(), NULL));
     for (int64_t i = 0, it = 0, iv = 0; i < m; i++) {
         double *dst = isval[i] ? s->Xva + iv * s->d : s->Xtr + it * s->d;
-        mb_pre_expand(raw + i * s->ncol, 1, s->ncol, s->ck.ncat, (const int64_t *const *)s->ck.cats,
-                      dst);
+        if (!in_place)
+            mb_pre_expand(src + i * s->ncol, 1, s->ncol, s->ck.ncat,
+                          (const int64_t *const *)s->ck.cats, dst);
+        else if (dst != src + i * s->ncol)
+            memmove(dst, src + i * s->ncol, sizeof(double) * (size_t)s->d);
         if (isval[i])
             s->yva[iv++] = y[i];
         else
