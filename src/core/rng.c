@@ -101,11 +101,10 @@ uint64_t mb_perm_inv(const mb_perm *p, uint64_t x) {
     return i;
 }
 
-/* Where the CPU has AVX-512 (64-bit lane multiplies), the eight networks run in one vector. */
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target_clones("arch=x86-64-v4", "default")))
-#endif
-void mb_perm_inv_range(const mb_perm *p, uint64_t x0, int64_t count, uint64_t *out) {
+/* The body of mb_perm_inv_range, compiled twice: where the CPU has AVX-512 (64-bit lane
+ * multiplies) the eight networks run in one vector. */
+__attribute__((always_inline)) static inline void
+perm_inv_range_body(const mb_perm *p, uint64_t x0, int64_t count, uint64_t *out) {
     enum { W = 8 };
     int64_t i = 0;
     if (p->n > 1)
@@ -128,4 +127,25 @@ void mb_perm_inv_range(const mb_perm *p, uint64_t x0, int64_t count, uint64_t *o
             }
         }
     for (; i < count; i++) out[i] = mb_perm_inv(p, x0 + (uint64_t)i);
+}
+
+static void perm_inv_range_plain(const mb_perm *p, uint64_t x0, int64_t count, uint64_t *out) {
+    perm_inv_range_body(p, x0, count, out);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx512f,avx512dq,avx512vl"))) static void
+perm_inv_range_avx512(const mb_perm *p, uint64_t x0, int64_t count, uint64_t *out) {
+    perm_inv_range_body(p, x0, count, out);
+}
+#endif
+
+void mb_perm_inv_range(const mb_perm *p, uint64_t x0, int64_t count, uint64_t *out) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
+        perm_inv_range_avx512(p, x0, count, out);
+        return;
+    }
+#endif
+    perm_inv_range_plain(p, x0, count, out);
 }
