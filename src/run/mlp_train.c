@@ -417,15 +417,24 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
         res->val_metric = row.val_metric;
         if (early_stop) break;
         /* With batch.adaptive a signal stops the run at the end of its epoch: epochs may use
-         * different batch sizes, so an epoch boundary is the position a resume can find again. */
+         * different batch sizes, so an epoch boundary is the position a resume can find again.
+         * A fixed batch stops here only when the signal came at the epoch's last step: said as
+         * for any other step. */
         if (stop && e + 1 < job->epochs) {
             int64_t signo = mb__signal_pending();
             mb_allreduce_max_i64(c, &signo, 1);
-            err = mb_error_set(MB_EPREEMPTED,
-                               "stopped by signal %lld after epoch %lld; checkpoint "
-                               "%s/checkpoints/ckpt-%lld.h5; resume with --resume",
-                               (long long)signo, (long long)(e + 1), job->run_dir,
-                               (long long)s.ck.step);
+            if (job->batch.adaptive)
+                err = mb_error_set(MB_EPREEMPTED,
+                                   "stopped by signal %lld after epoch %lld; checkpoint "
+                                   "%s/checkpoints/ckpt-%lld.h5; resume with --resume",
+                                   (long long)signo, (long long)(e + 1), job->run_dir,
+                                   (long long)s.ck.step);
+            else
+                err = mb_error_set(MB_EPREEMPTED,
+                                   "stopped by signal %lld at epoch %lld step %lld; checkpoint "
+                                   "%s/checkpoints/ckpt-%lld.h5; resume with --resume",
+                                   (long long)signo, (long long)(e + 1), (long long)s.ck.step,
+                                   job->run_dir, (long long)s.ck.step);
             goto out;
         }
     }
