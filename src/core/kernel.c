@@ -290,17 +290,29 @@ MB_AVX2 void prefetch_row(const void *x, int64_t bytes) {
     for (int64_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)x + o, _MM_HINT_T1);
 }
 
+/* Rows idx[k0 .. k0 + PF_GROUP) (those before `rows`) into L2 and their labels into L1, except
+ * the rows that are PF_GROUP or more rows into a run of consecutive rows. */
+enum { PF_GROUP = 16 };
+MB_AVX2 void prefetch_group(const void *X, int f32, const double *y, const int64_t *idx, int64_t k0,
+                            int64_t rows, int64_t d, int64_t rowbytes) {
+    for (int64_t k = k0; k < k0 + PF_GROUP && k < rows; k++) {
+        if (k >= PF_GROUP && idx[k] == idx[k - PF_GROUP] + PF_GROUP) continue;
+        prefetch_row(row_ptr(X, f32, idx[k], d), rowbytes);
+        _mm_prefetch((const char *)(y + idx[k]), _MM_HINT_T0);
+    }
+}
+
 MB_AVX2 double grad_k1_avx2_body(mb_model_type type, const void *X, int f32, const double *y,
                                  const int64_t *idx, int64_t rows, int64_t d, const double *theta,
                                  double *g) {
     double loss = 0, b = theta[d], gb = g[d];
     int64_t rowbytes = d * (f32 ? 4 : 8);
-    enum { AHEAD = 16 }; /* gathered rows fetched ahead into L2, covering the DRAM latency */
-    if (idx)
-        for (int64_t i = 0; i < rows && i < AHEAD; i++) {
-            prefetch_row(row_ptr(X, f32, idx[i], d), rowbytes);
-            _mm_prefetch((const char *)(y + idx[i]), _MM_HINT_T0);
-        }
+    /* Gathered rows are fetched into L2 sixteen at a time, a group ahead: at every sixteenth
+     * row the next sixteen (a burst of misses keeps more of them in flight than one row at a
+     * time: 70 vs 78-81 ns a row float64, 42 vs 50-53 float32 for scattered rows on this VM).
+     * Rows that continue a run of consecutive rows (batch.shuffle_block) past its first sixteen
+     * are left to the hardware prefetcher, which streams them faster. */
+    if (idx) prefetch_group(X, f32, y, idx, 0, rows, d, rowbytes);
     /* Eight rows at a time: their dots (each row read start to end, into L1), their residuals
      * as two independent vectors, then g updated in one pass while the rows are still in L1.
      * For float64 rows a block's pass runs after the next block's residuals are started, so the
@@ -311,6 +323,8 @@ MB_AVX2 double grad_k1_avx2_body(mb_model_type type, const void *X, int f32, con
     double r[2][BLK];
     for (int64_t i0 = 0; i0 < rows; i0 += BLK) {
         int nr = rows - i0 < BLK ? (int)(rows - i0) : BLK, cur = (int)((i0 / BLK) & 1);
+        if (idx && i0 % PF_GROUP == 0)
+            prefetch_group(X, f32, y, idx, i0 + PF_GROUP, rows, d, rowbytes);
         const void **xc = xs[cur];
         double *rc = r[cur], zs[BLK] = {0}, ys[BLK] = {0}, ls[BLK];
         for (int q = 0; q < BLK; q++) {
@@ -319,12 +333,6 @@ MB_AVX2 double grad_k1_avx2_body(mb_model_type type, const void *X, int f32, con
                 continue;
             }
             int64_t row = idx ? idx[i0 + q] : i0 + q;
-            /* A gathered row is fetched ahead; a run of consecutive rows (batch.shuffle_block)
-             * is left to the hardware prefetcher, which streams it faster. */
-            if (idx && i0 + q + AHEAD < rows && idx[i0 + q + AHEAD] != row + AHEAD) {
-                prefetch_row(row_ptr(X, f32, idx[i0 + q + AHEAD], d), rowbytes);
-                _mm_prefetch((const char *)(y + idx[i0 + q + AHEAD]), _MM_HINT_T0);
-            }
             xc[q] = row_ptr(X, f32, row, d);
             ys[q] = y[row];
             zs[q] = dot_avx2(xc[q], f32, theta, d, b);
