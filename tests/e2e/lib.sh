@@ -2,6 +2,7 @@
 # Environment from ctest: MBATCH, MPIEXEC, SRC_DIR, PYTHON, WORK_DIR.
 set -euo pipefail
 : "${MBATCH:?}" "${MPIEXEC:=mpiexec}" "${PYTHON:=/usr/bin/python3}" "${SRC_DIR:?}"
+export PYTHONPATH="$SRC_DIR/tests/e2e${PYTHONPATH:+:$PYTHONPATH}" # mbcheck.py
 name=$(basename "$0" .sh)
 work="${WORK_DIR:-/tmp/mbatch-e2e}/$name"
 rm -rf "$work"

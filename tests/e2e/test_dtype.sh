@@ -23,11 +23,8 @@ mb 1 train full.json --quiet --set run_dir=mb64 --set batch.size=256 \
 expect 1 "dtype.*float16|float16.*dtype" 1 train full.json --set dtype=float16 --set run_dir=bad
 
 "$PYTHON" - <<'PY'
-import h5py, numpy as np
-def theta(d):
-    with h5py.File(d + "/model.h5", "r") as f:
-        assert f.attrs["complete"] == 1
-        return f["model/theta"][()]
+import numpy as np
+from mbcheck import theta
 def rel(a, b):
     return np.max(np.abs(a - b)) / np.max(np.abs(b))
 ref = theta("f32-np1")

@@ -17,11 +17,8 @@ for np in 2 3 4; do
     mb "$np" train ov.json --quiet --set run_dir=whole$np --set allreduce_bucket=0
 done
 "$PYTHON" - <<'PY'
-import h5py, numpy as np
-def theta(d):
-    with h5py.File(d + "/model.h5", "r") as f:
-        assert f.attrs["complete"] == 1
-        return f["model/theta"][()]
+import numpy as np
+from mbcheck import theta
 one = theta("one")
 for np_ in (2, 3, 4):
     a, b = theta("lay%d" % np_), theta("whole%d" % np_)

@@ -18,11 +18,8 @@ for np in 1 4; do
 done
 
 "$PYTHON" - <<'PY'
-import h5py, numpy as np
-def theta(d):
-    with h5py.File(d + "/model.h5", "r") as f:
-        assert f.attrs["complete"] == 1
-        return f["model/theta"][()]
+import numpy as np
+from mbcheck import theta
 ref = theta("np1")
 for np_ in (2, 3, 4):
     t = theta("np%d" % np_)

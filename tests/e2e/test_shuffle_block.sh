@@ -20,10 +20,7 @@ expect 1 "batch.shuffle_block" 1 train sb.json --set batch.shuffle_block=0 --set
 
 "$PYTHON" - <<'PY'
 import h5py, numpy as np
-def theta(d):
-    with h5py.File(d + "/model.h5", "r") as f:
-        assert f.attrs["complete"] == 1
-        return f["model/theta"][()]
+from mbcheck import theta
 with h5py.File("data.h5", "r") as f:
     X, y = f["X"][()].astype(np.float64), f["y"][()].astype(np.float64)
 Z = (X - X.mean(axis=0)) / X.std(axis=0)

@@ -39,10 +39,7 @@ expect 1 "threads" 1 train ints.json --set threads=0 --set run_dir=bad
 
 "$PYTHON" - <<'PY'
 import h5py, numpy as np
-def theta(d):
-    with h5py.File(d + "/model.h5", "r") as f:
-        assert f.attrs["complete"] == 1
-        return f["model/theta"][()]
+from mbcheck import theta
 def rel(a, b):
     return np.max(np.abs(theta(a) - theta(b)) / np.maximum(np.abs(theta(b)), 1e-300))
 for b, dt in (("full", "float64"), ("100", "float64"), ("100", "float32")):
