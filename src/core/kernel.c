@@ -326,10 +326,11 @@ MB_AVX2 double grad_k1_avx2_body(mb_model_type type, const void *X, int f32, con
         if (idx && i0 % PF_GROUP == 0)
             prefetch_group(X, f32, y, idx, i0 + PF_GROUP, rows, d, rowbytes);
         const void **xc = xs[cur];
-        double *rc = r[cur], zs[BLK] = {0}, ys[BLK] = {0}, ls[BLK];
+        double *rc = r[cur], zs[BLK], ys[BLK], ls[BLK];
         for (int q = 0; q < BLK; q++) {
-            if (q >= nr) {
+            if (q >= nr) { /* padding of a short block: four-lane residuals read it */
                 xc[q] = xc[0];
+                zs[q] = ys[q] = 0.0;
                 continue;
             }
             int64_t row = idx ? idx[i0 + q] : i0 + q;

@@ -423,18 +423,16 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
         if (stop && e + 1 < job->epochs) {
             int64_t signo = mb__signal_pending();
             mb_allreduce_max_i64(c, &signo, 1);
+            char where[64];
             if (job->batch.adaptive)
-                err = mb_error_set(MB_EPREEMPTED,
-                                   "stopped by signal %lld after epoch %lld; checkpoint "
-                                   "%s/checkpoints/ckpt-%lld.h5; resume with --resume",
-                                   (long long)signo, (long long)(e + 1), job->run_dir,
-                                   (long long)s.ck.step);
+                snprintf(where, sizeof where, "after epoch %lld", (long long)(e + 1));
             else
-                err = mb_error_set(MB_EPREEMPTED,
-                                   "stopped by signal %lld at epoch %lld step %lld; checkpoint "
-                                   "%s/checkpoints/ckpt-%lld.h5; resume with --resume",
-                                   (long long)signo, (long long)(e + 1), (long long)s.ck.step,
-                                   job->run_dir, (long long)s.ck.step);
+                snprintf(where, sizeof where, "at epoch %lld step %lld", (long long)(e + 1),
+                         (long long)s.ck.step);
+            err = mb_error_set(MB_EPREEMPTED,
+                               "stopped by signal %lld %s; checkpoint %s/checkpoints/ckpt-%lld.h5; "
+                               "resume with --resume",
+                               (long long)signo, where, job->run_dir, (long long)s.ck.step);
             goto out;
         }
     }
