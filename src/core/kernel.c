@@ -118,16 +118,16 @@ static inline double elem(const void *x, int f32, int64_t j) {
 /* The portable path: exactly the operations of the AVX2 path, lane by lane.
  *
  * Rows go eight to a block. The dot of a row sums element j into lane j % 4 of accumulator
- * (j / 4) % 2 (a partial last group of four padded with zeros), adds the two accumulators lane by
- * lane and the lanes as (l0 + l1) + (l2 + l3), then the bias. A block updates g in one pass:
- * g[j] + (p + s), p = r0 x0[j] then three fused multiply-adds of rows 1-3, s likewise over rows
- * 4-7. A short block is padded with its first row and a residual of 0. */
+ * (j / 4) % 4 (a partial last group of four padded with zeros), adds the accumulators lane by
+ * lane as (a0 + a1) + (a2 + a3) and the lanes as (l0 + l1) + (l2 + l3), then the bias. A block
+ * updates g in one pass: g[j] + (p + s), p = r0 x0[j] then three fused multiply-adds of rows
+ * 1-3, s likewise over rows 4-7. A short block is padded with its first row and a residual of 0. */
 enum { BLK = 8 };
 
 static double dot_portable(const void *x, int f32, const double *w, int64_t d) {
-    double a[2][4] = {{0}};
+    double a[4][4] = {{0}};
     for (int64_t j = 0; j < d; j += 4) {
-        int u = (int)((j / 4) % 2);
+        int u = (int)((j / 4) % 4);
         for (int l = 0; l < 4; l++) {
             double xv = j + l < d ? elem(x, f32, j + l) : 0.0;
             double wv = j + l < d ? w[j + l] : 0.0;
@@ -135,7 +135,7 @@ static double dot_portable(const void *x, int f32, const double *w, int64_t d) {
         }
     }
     double v[4];
-    for (int l = 0; l < 4; l++) v[l] = a[0][l] + a[1][l];
+    for (int l = 0; l < 4; l++) v[l] = (a[0][l] + a[1][l]) + (a[2][l] + a[3][l]);
     return (v[0] + v[1]) + (v[2] + v[3]);
 }
 
@@ -190,27 +190,36 @@ MB_AVX2 __m256d load_part(const void *x, int f32, int64_t j, int64_t n) {
     return _mm256_maskload_pd((const double *)x + j, m64);
 }
 
-/* The dot of one row plus the bias, as dot_portable. The row is read from start to end: the
- * hardware prefetcher streams such reads from memory at full speed, and loses its way when two
- * or more rows are read side by side (measured: 3 times slower per row from memory). */
-MB_AVX2 double dot_avx2(const void *x, int f32, const double *w, int64_t d, double b) {
-    __m256d a = _mm256_setzero_pd(), c = a;
+/* The four lanes of one row's dot, as dot_portable before its last two additions. The row is
+ * read from start to end: the hardware prefetcher streams such reads from memory at full speed,
+ * and loses its way when two or more rows are read side by side (measured: 3 times slower per
+ * row from memory). Four accumulators keep each dependency chain a quarter of the row long. */
+MB_AVX2 __m256d dot_lanes(const void *x, int f32, const double *w, int64_t d) {
+    __m256d a[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(),
+                    _mm256_setzero_pd()};
     int64_t j = 0;
-    for (; j + 8 <= d; j += 8) {
-        a = _mm256_fmadd_pd(load4(x, f32, j), _mm256_loadu_pd(w + j), a);
-        c = _mm256_fmadd_pd(load4(x, f32, j + 4), _mm256_loadu_pd(w + j + 4), c);
+    for (; j + 16 <= d; j += 16) {
+        a[0] = _mm256_fmadd_pd(load4(x, f32, j), _mm256_loadu_pd(w + j), a[0]);
+        a[1] = _mm256_fmadd_pd(load4(x, f32, j + 4), _mm256_loadu_pd(w + j + 4), a[1]);
+        a[2] = _mm256_fmadd_pd(load4(x, f32, j + 8), _mm256_loadu_pd(w + j + 8), a[2]);
+        a[3] = _mm256_fmadd_pd(load4(x, f32, j + 12), _mm256_loadu_pd(w + j + 12), a[3]);
     }
-    if (j < d) { /* one group into a, then what is left (a part) into c */
+    /* What is left: up to three groups of four and a part, into accumulators 0, 1, 2, 3. */
+#pragma GCC unroll 4
+    for (int u = 0; u < 4 && j < d; u++, j += 4) {
         int64_t n = d - j < 4 ? d - j : 4;
-        a = _mm256_fmadd_pd(n == 4 ? load4(x, f32, j) : load_part(x, f32, j, n),
-                            n == 4 ? _mm256_loadu_pd(w + j) : load_part(w, 0, j, n), a);
-        if (j + 4 < d)
-            c = _mm256_fmadd_pd(load_part(x, f32, j + 4, d - j - 4),
-                                load_part(w, 0, j + 4, d - j - 4), c);
+        a[u] = _mm256_fmadd_pd(n == 4 ? load4(x, f32, j) : load_part(x, f32, j, n),
+                               n == 4 ? _mm256_loadu_pd(w + j) : load_part(w, 0, j, n), a[u]);
     }
-    __m256d v = _mm256_add_pd(a, c);
-    __m128d h = _mm_hadd_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
-    return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h))) + b;
+    return _mm256_add_pd(_mm256_add_pd(a[0], a[1]), _mm256_add_pd(a[2], a[3]));
+}
+
+/* The dots of four rows from their lanes: (l0 + l1) + (l2 + l3) each, plus the bias. */
+MB_AVX2 __m256d dots4(__m256d v0, __m256d v1, __m256d v2, __m256d v3, __m256d b) {
+    __m256d h01 = _mm256_hadd_pd(v0, v1), h23 = _mm256_hadd_pd(v2, v3); /* l0+l1 and l2+l3 */
+    return _mm256_add_pd(_mm256_add_pd(_mm256_permute2f128_pd(h01, h23, 0x20),
+                                       _mm256_permute2f128_pd(h01, h23, 0x31)),
+                         b);
 }
 
 /* A block's pass over g: g[j] + (p + s) as in pass_elem. */
@@ -326,26 +335,32 @@ MB_AVX2 double grad_k1_avx2_body(mb_model_type type, const void *X, int f32, con
         if (idx && i0 % PF_GROUP == 0)
             prefetch_group(X, f32, y, idx, i0 + PF_GROUP, rows, d, rowbytes);
         const void **xc = xs[cur];
-        double *rc = r[cur], zs[BLK], ys[BLK], ls[BLK];
+        double *rc = r[cur], ys[BLK], ls[BLK];
+        __m256d v[BLK];
         for (int q = 0; q < BLK; q++) {
             if (q >= nr) { /* padding of a short block: four-lane residuals read it */
                 xc[q] = xc[0];
-                zs[q] = ys[q] = 0.0;
+                ys[q] = 0.0;
+                v[q] = _mm256_setzero_pd();
                 continue;
             }
             int64_t row = idx ? idx[i0 + q] : i0 + q;
             xc[q] = row_ptr(X, f32, row, d);
             ys[q] = y[row];
-            zs[q] = dot_avx2(xc[q], f32, theta, d, b);
+            v[q] = dot_lanes(xc[q], f32, theta, d);
         }
+        __m256d bv = _mm256_set1_pd(b);
+        __m256d z4[2] = {dots4(v[0], v[1], v[2], v[3], bv), dots4(v[4], v[5], v[6], v[7], bv)};
         if (type == MB_MODEL_LOGISTIC) {
             for (int q = 0; q < nr; q += 4) {
                 __m256d rv;
-                _mm256_storeu_pd(
-                    ls + q, logistic_avx2(_mm256_loadu_pd(zs + q), _mm256_loadu_pd(ys + q), &rv));
+                _mm256_storeu_pd(ls + q, logistic_avx2(z4[q / 4], _mm256_loadu_pd(ys + q), &rv));
                 _mm256_storeu_pd(rc + q, rv);
             }
         } else {
+            double zs[BLK];
+            _mm256_storeu_pd(zs, z4[0]);
+            _mm256_storeu_pd(zs + 4, z4[1]);
             for (int q = 0; q < nr; q++) ls[q] = row_residual(type, zs[q], ys[q], &rc[q]);
         }
         for (int q = nr; q < BLK; q++) rc[q] = 0.0;
