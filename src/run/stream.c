@@ -99,10 +99,13 @@ static void why_not(const mb_job *job, const mb__state *s, char *why, size_t n) 
         snprintf(why, n,
                  "\"reproducible\": true cuts the shard into microblocks in memory; "
                  "set it to false");
-    else if (job->batch.size > 0 && job->batch.size < n_train)
+    else if (job->batch.size > 0 && job->batch.size < n_train && job->io.stream_cache &&
+             strcmp(job->io.stream_cache, "none") == 0)
         snprintf(why, n,
-                 "batch.size %lld is a mini-batch: its rows are shuffled across the whole shard "
-                 "at every step; use batch.size \"full\"",
+                 "batch.size %lld is a mini-batch, whose rows are gathered from across the shard "
+                 "at every step out of the standardized copy, and io.stream_cache is \"none\"; "
+                 "set io.stream_cache to a directory (the default is the run directory) or use "
+                 "batch.size \"full\"",
                  (long long)job->batch.size);
     else if (job->threads > 1)
         snprintf(why, n,
@@ -139,8 +142,8 @@ mb_err mb__stream_check(const mb_comm *c, const mb_job *job, const mb__state *s,
             snprintf(msg, sizeof msg, "%s", mb_error_message());
             mb_error_clear();
             err = mb_error_set(MB_EDATA,
-                               "%s; streaming (reading the shard block by block each epoch) "
-                               "covers full-batch gradient training only, and %s",
+                               "%s; streaming (reading the shard block by block) covers "
+                               "gradient training of linear models only, and %s",
                                msg, why);
         }
         return mb_agree(c, err, NULL);
@@ -359,6 +362,11 @@ static void release_blocks(mb__stream *st) {
         free(st->slot[i].y);
         memset(&st->slot[i], 0, sizeof st->slot[i]);
     }
+}
+
+const void *mb__stream_rows(const mb__stream *st, const double **y) {
+    *y = st->cache ? st->cache_y : NULL;
+    return st->cache;
 }
 
 void mb__stream_free(mb__stream *st) {
@@ -754,12 +762,23 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
     const char *cdir =
         job->io.stream_cache && job->io.stream_cache[0] ? job->io.stream_cache : job->run_dir;
     char cwhy[MB_ERRMSG_MAX] = "";
+    int minibatch = job->batch.size > 0 && job->batch.size < s->n_train;
     if (strcmp(cdir, "none") != 0 && build_cache(st, cdir, s->mt, &err, cwhy, sizeof cwhy) != 0 &&
-        !err)
-        fprintf(stderr,
-                "mbatch: warning: rank %d: streaming without a standardized copy (%s); every "
-                "epoch standardizes the blocks again\n",
-                c->rank, cwhy);
+        !err) {
+        if (minibatch) /* its steps gather rows from anywhere in the shard: no blocks to stream */
+            err = mb_error_set(
+                MB_EDATA,
+                "rank %d: batch.size %lld streams from a standardized copy of the rank's rows "
+                "(%.3g MiB), which cannot be made (%s); set io.stream_cache to a directory with "
+                "room for it, or use batch.size \"full\"",
+                c->rank, (long long)job->batch.size,
+                (double)s->mt * (double)(s->d * mb_dtype_size(st->dt) + 8) / 1048576.0, cwhy);
+        else
+            fprintf(stderr,
+                    "mbatch: warning: rank %d: streaming without a standardized copy (%s); every "
+                    "epoch standardizes the blocks again\n",
+                    c->rank, cwhy);
+    }
     if (st->cache) release_blocks(st); /* the epochs read only the copy */
     MB_TRY(mb_agree(c, err, NULL));
     /* The reader thread: only with pread; HDF5 stays on the main thread. */
@@ -781,8 +800,10 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
             printf(
                 "mbatch: streaming %s: over io.memory_budget; each rank standardized its rows "
                 "once in %lld to %lld blocks of %lld rows into a copy in %s (deleted, mapped from "
-                "the page cache); full-batch epochs read the copy; rank 0 holds %.0f KiB\n",
+                "the page cache); %s; rank 0 holds %.0f KiB\n",
                 path, (long long)info[0], (long long)-info[1], (long long)st->bt, cdir,
+                minibatch ? "mini-batches gather their rows from the copy"
+                          : "full-batch epochs read the copy",
                 held / 1024.0);
         else
             printf("mbatch: streaming %s: over io.memory_budget, full-batch epochs read %lld to "

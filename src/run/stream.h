@@ -1,6 +1,8 @@
-/* stream.h - full-batch gradient training on data larger than io.memory_budget: every epoch each
- * rank reads its training rows block by block, a reader thread filling block k+1 while the kernel
- * runs on block k, with the same preprocessing and the same sums as the in-memory shard.
+/* stream.h - gradient training on data larger than io.memory_budget: every epoch each rank reads
+ * its training rows block by block, a reader thread filling block k+1 while the kernel runs on
+ * block k, with the same preprocessing and the same sums as the in-memory shard; or, by default,
+ * the rows are standardized once into a mapped copy that full-batch epochs read in one kernel
+ * call and mini-batches gather from, as from the in-memory shard.
  *
  * mb__load calls mb__stream_check after opening the dataset; when the data exceeds the budget
  * and the job can stream, mb__stream_load takes the place of the shard read: s->Xtr and s->ytr
@@ -18,7 +20,8 @@
 typedef struct mb__stream mb__stream;
 
 /* After mb_dataset_open: does the data exceed io.memory_budget (rank 0's count, as guard.c)? If
- * not, *streaming = 0. If it does and the job is full-batch gradient training, *streaming = 1;
+ * not, *streaming = 0. If it does and the job is gradient training of a linear model (mini-batches
+ * only with the standardized copy), *streaming = 1;
  * otherwise the refusal (MB_EDATA) says what streaming covers and what to change. Collective. */
 mb_err mb__stream_check(const mb_comm *c, const mb_job *job, const mb__state *s, int *streaming);
 
@@ -33,5 +36,10 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
  * (the caller agrees on it). Not collective. */
 mb_err mb__stream_grad(mb__stream *st, mb_model_type t, const double *theta, double *g,
                        double *work, double *loss);
+
+/* The standardized copy's training rows ([rows][d] in the job's dtype, the rank's training rows
+ * in order, as the in-memory shard) and *y their labels; NULL without a copy. Mini-batch epochs
+ * gather from it (a streamed mini-batch job always has one: mb__stream_load refuses otherwise). */
+const void *mb__stream_rows(const mb__stream *st, const double **y);
 
 void mb__stream_free(mb__stream *st); /* NULL-safe; stops and joins the reader thread */

@@ -150,6 +150,9 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
      * epoch at every batch size; float32 storage halves that traffic. */
     mb_dtype dt = job->dtype && strcmp(job->dtype, "float32") == 0 ? MB_DTYPE_F32 : MB_DTYPE_F64;
     const void *Xs = s.Xtr;
+    const double *ytr = s.ytr;
+    /* Streamed mini-batches gather from the standardized copy, as from the in-memory shard. */
+    if (s.stream && !full) Xs = mb__stream_rows(s.stream, &ytr);
     if (dt == MB_DTYPE_F32 && !s.stream) { /* a streamed shard is narrowed block by block */
         x32 = mb__alloc_rows(sizeof(float) * (size_t)(s.mt * s.d), "the float32 training shard");
         if (x32) {
@@ -238,7 +241,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
             if (job->reproducible) {
                 /* Pieces cut at microblocks, added exactly: the same bits on any rank count. */
                 mb__repro_grad(&s, t, Xs, dt, s.ytr, r0, r1, full ? NULL : s.order, theta);
-            } else if (s.stream) { /* full batch, block by block: the same bits (stream.h) */
+            } else if (s.stream && full) { /* block by block: the same bits (stream.h) */
                 memset(g, 0, sizeof(double) * (size_t)s.nparam);
                 MB_TRY(mb_agree(c, mb__stream_grad(s.stream, t, theta, g, s.work, &g[s.nparam]),
                                 NULL));
@@ -247,9 +250,8 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
                 memset(g, 0, sizeof(double) * (size_t)s.nparam);
                 const int64_t *idx = full ? NULL : s.order + r0;
                 g[s.nparam] =
-                    pool ? mb__pool_grad(pool, t, Xs, dt, s.ytr, idx, r1 - r0, s.d, s.k, theta, g)
-                         : mb_kernel_grad(t, Xs, dt, s.ytr, idx, r1 - r0, s.d, s.k, theta, g,
-                                          s.work);
+                    pool ? mb__pool_grad(pool, t, Xs, dt, ytr, idx, r1 - r0, s.d, s.k, theta, g)
+                         : mb_kernel_grad(t, Xs, dt, ytr, idx, r1 - r0, s.d, s.k, theta, g, s.work);
                 g[s.nparam + 1] = (double)(r1 - r0);
             }
             if (mb__fault("grad_nan")) g[0] = NAN;

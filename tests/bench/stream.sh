@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# stream.sh - streaming mode against in-memory mode: full-batch logistic epochs on the
-# 1,000,000 x 64 file of speed.py, in memory and with io.memory_budget = a quarter of the data
-# (N x (D + 1) x 8 bytes), float64 and float32, 1 and 2 ranks. Prints one line per case with the
+# stream.sh - streaming mode against in-memory mode: full-batch and B = 4096 mini-batch logistic
+# epochs on the 1,000,000 x 64 file of speed.py, in memory and with io.memory_budget = a quarter of
+# the data (N x (D + 1) x 8 bytes), float64 and float32, 1 and 2 ranks. Prints one line per case with the
 # median epoch time (epochs 2..), samples/s and streamed / in-memory. The file sits in the page
 # cache (it is read once before the runs), so this measures the reader's copy and the overlap,
 # not a disk.
@@ -24,21 +24,23 @@ budget=$((rows * (cols + 1) * 8 / 4))
 printf '{"dataset": {"path": "%s"}, "model": {"type": "logistic", "l2": 1e-4},
  "optimizer": {"lr": 0.5}, "batch": {"size": "full"}, "epochs": %d,
  "checkpoint": {"every_epochs": 0}}\n' "$data" "$epochs" >job.json
-echo "stream.sh: $rows x $cols logistic, full batch, $epochs epochs x $repeats runs, budget" \
+echo "stream.sh: $rows x $cols logistic, $epochs epochs x $repeats runs, budget" \
     "$budget bytes (a quarter of $((rows * (cols + 1) * 8)) bytes of data), file in the page" \
     "cache; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for batch in full 4096; do
 for dtype in float64 float32; do
     for np in 1 2; do
         for r in $(seq "$repeats"); do
             for mode in mem str; do
                 set -- --set dtype=$dtype --set run_dir="$mode-$dtype-$np-$r"
+                [ $batch = full ] || set -- "$@" --set batch.size=$batch
                 [ $mode = str ] && set -- "$@" --set io.memory_budget=$budget
                 mpirun -n $np "$build/mbatch" train job.json --quiet "$@" >"$mode-$dtype-$np-$r.log"
             done
         done
-        /usr/bin/python3 - "$dtype" "$np" "$repeats" <<'PY'
+        /usr/bin/python3 - "$dtype" "$np" "$repeats" "$batch" <<'PY'
 import sys, h5py, numpy as np
-dtype, np_, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
+dtype, np_, repeats, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 def med(mode):
     t = []
     for r in range(1, repeats + 1):
@@ -49,10 +51,11 @@ def med(mode):
     return float(np.median(t)), n
 m, n = med("mem")
 s, _ = med("str")
-print("%-7s %d rank%s  in-memory %7.1f ms/epoch %6.1f M samples/s   streamed %7.1f ms/epoch "
-      "%6.1f M samples/s   streamed/in-memory %.2f"
-      % (dtype, int(np_), " " if np_ == "1" else "s", m * 1e3, n / m / 1e6, s * 1e3, n / s / 1e6,
-         s / m))
+print("batch=%-4s %-7s %d rank%s  in-memory %7.1f ms/epoch %6.1f M samples/s   streamed %7.1f "
+      "ms/epoch %6.1f M samples/s   streamed/in-memory %.2f"
+      % (batch, dtype, int(np_), " " if np_ == "1" else "s", m * 1e3, n / m / 1e6, s * 1e3,
+         n / s / 1e6, s / m))
 PY
     done
+done
 done

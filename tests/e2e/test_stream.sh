@@ -3,8 +3,11 @@
 # ranks, through a mapping (float64 /X), pread (float32 file, columns layout) and
 # through HDF5 (a chunked, gzip-compressed copy), both with the standardized copy (io.stream_cache,
 # the default: written once, mapped) and without it (io.stream_cache=none: every epoch reads the
-# blocks again); a streamed resume equals an uninterrupted run; an unwritable cache directory
-# falls back with a warning; jobs that cannot stream and budgets too small to stream are refused.
+# blocks again); mini-batch jobs (float64/float32, shuffled rows or blocks, logistic/softmax,
+# matrix or columns layout) gather from the standardized copy with the same bitwise result; a
+# streamed resume, full batch or mid-epoch mini-batch, equals an uninterrupted run; an unwritable
+# cache directory falls back with a warning (full batch) or stops the job (mini-batch); jobs that
+# cannot stream and budgets too small to stream are refused.
 source "$(dirname "$0")/lib.sh"
 
 "$MBATCH" gen --kind logistic --rows 6000 --cols 6 --seed 4 --out lg.h5 >/dev/null
@@ -36,12 +39,13 @@ job cols.json '{"dataset": {"path": "cols.h5", "group": "/data",
 
 # A budget far under the in-memory need (rows x (columns + 1) x 24 bytes) that still holds the
 # validation rows: 80 kB + 20 kB per rank, blocks of a few dozen to a few hundred rows, at least 4 per rank.
-pair() { # pair NAME NP JOB [--set ...]: the in-memory run and the streamed run of one job
+pair() { # [BUDGET=bytes] pair NAME NP JOB [--set ...]: the in-memory and the streamed run
     local name=$1 np=$2 jf=$3
     shift 3
-    mb "$np" train "$jf" --quiet --set run_dir="mem-$name" "$@"
-    mb "$np" train "$jf" --set run_dir="str-$name" --set io.memory_budget=$((80000 + 20000 * np)) "$@" \
-        >"$name.log"
+    mb "$np" train "$jf" --quiet --set run_dir="mem-$name" "$@" >"mem-$name.log"
+    ! grep -q "^mbatch: streaming " "mem-$name.log" || fail "$name: the in-memory run streamed"
+    mb "$np" train "$jf" --set run_dir="str-$name" \
+        --set io.memory_budget="${BUDGET:-$((80000 + 20000 * np))}" "$@" >"$name.log"
     grep -q "^mbatch: streaming " "$name.log" || fail "$name: did not stream"
     local least
     least=$(sed -nE 's/^mbatch: streaming .* ([0-9]+) to [0-9]+ blocks.*/\1/p' "$name.log")
@@ -67,10 +71,19 @@ for np in 2 3; do
     pair "lg32-np$np" "$np" lg.json --set dtype=float32 --set io.stream_cache=$cache
     pair "ln-np$np" "$np" ln.json --set io.stream_cache=$cache
     # Softmax blocks are whole 256-row pieces: capped at one piece, 7 or more blocks a rank.
-    MBATCH_STREAM_BLOCK_ROWS=256 pair "sm-np$np" "$np" sm.json \
-        --set io.memory_budget=$((120000 + 60000 * np)) --set io.stream_cache=$cache
+    BUDGET=$((120000 + 60000 * np)) MBATCH_STREAM_BLOCK_ROWS=256 pair "sm-np$np" "$np" sm.json \
+        --set io.stream_cache=$cache
     pair "cols-np$np" "$np" cols.json --set io.stream_cache=$cache
 done
+
+# Mini-batches: every step gathers its rows from the standardized copy, as from the shard.
+for np in 1 2 3 4; do
+    pair "lgmb-np$np" "$np" lg.json --set batch.size=100
+done
+pair "lg32mb-np2" 2 lg.json --set dtype=float32 --set batch.size=64 --set batch.shuffle_block=8
+pair "colsmb-np3" 3 cols.json --set batch.size=128 --set optimizer.momentum=0.9
+BUDGET=300000 MBATCH_STREAM_BLOCK_ROWS=256 pair "smmb-np3" 3 sm.json --set batch.size=200
+grep -q "mini-batches gather their rows from the copy" lgmb-np2.log || fail "mini-batch: no note"
 
 grep -q "pread on a reader thread" ln-np3.log || fail "float32 file: not the pread path"
 grep -q "pread on a reader thread" cols-np3.log || fail "columns layout: not the pread path"
@@ -86,6 +99,15 @@ grep -q "mapped, standardized by a reader thread" nocache.log || fail "no fallba
 # Resume: 3 epochs, then --resume to 6, all streamed, against the uninterrupted streamed run.
 mb 2 train lg.json --quiet --set run_dir=res --set io.memory_budget=120000 --set epochs=3
 mb 2 train lg.json --quiet --set run_dir=res --set io.memory_budget=120000 --resume
+# A mini-batch run resumed mid-epoch: 2 epochs of 54 steps with a checkpoint every 7 steps, the
+# last epoch's checkpoint and model removed, so --resume starts at step 105 (epoch 2 step 51) and
+# runs to 6 epochs; against the uninterrupted streamed run.
+mb 2 train lg.json --quiet --set run_dir=resmb --set io.memory_budget=120000 \
+    --set batch.size=100 --set checkpoint.every_steps=7 --set epochs=2
+[ -e resmb/checkpoints/ckpt-105.h5 ] || fail "mini-batch: no checkpoint at step 105"
+rm -f resmb/model.h5 resmb/checkpoints/ckpt-108.h5
+mb 2 train lg.json --quiet --set run_dir=resmb --set io.memory_budget=120000 \
+    --set batch.size=100 --set checkpoint.every_steps=7 --resume
 
 "$PYTHON" - <<'PY'
 import glob, h5py, numpy as np
@@ -112,6 +134,8 @@ for d in sorted(glob.glob("str-*")):
 print("streamed == in-memory, bitwise (model, optimizer state, preprocessing): %d runs" % n)
 same("str-lg-np2", "res", "resume")
 print("streamed resume 3 + 3 epochs == uninterrupted 6 epochs, bitwise")
+same("str-lgmb-np2", "resmb", "mini-batch resume")
+print("streamed mini-batch resume from step 105 (mid-epoch) == uninterrupted run, bitwise")
 # The validation loss is computed from in-memory rows either way: equal. With the standardized
 # copy an epoch is the in-memory kernel call: the training loss is equal too; standardizing every
 # epoch it is a sum of per-block losses, equal to the last bits or nearly.
@@ -127,10 +151,15 @@ print("train_loss: bitwise equal with the standardized copy; without it max rela
 assert r < 1e-12, r
 PY
 
-# Refusals: a mini-batch job over the budget, and a budget too small even to stream.
-expect 2 "over io\.memory_budget.*streaming .* covers full-batch gradient training only, and batch\.size 100 is a mini-batch" \
-    2 train lg.json --set run_dir=bad1 --set io.memory_budget=120000 --set batch.size=100
-expect 2 "over io\.memory_budget.*streaming .* covers full-batch gradient training only, and optimizer\.type \"lbfgs\"" \
+# Refusals: a mini-batch job without the standardized copy (none asked for, or none possible), a
+# solver, and a budget too small even to stream.
+expect 2 "over io\.memory_budget.*streaming .* covers gradient training of linear models only, and batch\.size 100 is a mini-batch.*io\.stream_cache is \"none\"" \
+    2 train lg.json --set run_dir=bad1 --set io.memory_budget=120000 --set batch.size=100 \
+    --set io.stream_cache=none
+expect 2 "rank [01]: batch\.size 100 streams from a standardized copy .* cannot be made \(not-a-dir/x: cannot create directory" \
+    2 train lg.json --set run_dir=bad4 --set io.memory_budget=120000 --set batch.size=100 \
+    --set io.stream_cache=not-a-dir/x
+expect 2 "over io\.memory_budget.*streaming .* covers gradient training of linear models only, and optimizer\.type \"lbfgs\"" \
     2 train lg.json --set run_dir=bad2 --set io.memory_budget=120000 --set optimizer.type=lbfgs
 expect 2 "streaming it block by block needs at least [0-9]+ bytes per node .* set io\.memory_budget to at least [0-9]+" \
     2 train lg.json --set run_dir=bad3 --set io.memory_budget=20000
@@ -139,5 +168,6 @@ least=$(grep -oE "set io\.memory_budget to at least [0-9]+" err.txt | grep -oE "
 mb 2 train lg.json --set run_dir=least --set io.memory_budget="$least" --set epochs=1 >least.log
 grep -q "^mbatch: streaming " least.log || fail "the named least budget $least did not stream"
 echo "ok: streams at the named least budget $least"
-[ ! -e bad1/model.h5 ] && [ ! -e bad3/model.h5 ] || fail "a refused job wrote a model"
+[ ! -e bad1/model.h5 ] && [ ! -e bad3/model.h5 ] && [ ! -e bad4/model.h5 ] ||
+    fail "a refused job wrote a model"
 echo PASS
