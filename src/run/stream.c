@@ -507,8 +507,9 @@ static mb_err refuse_small(const mb_comm *c, double budget, double need) {
         err = mb_error_set(
             MB_EDATA,
             "%s; streaming it block by block needs at least %.0f bytes per node "
-            "(each rank's validation rows, held in memory, and two blocks of 16 "
-            "training rows, 256 for softmax), over the budget of %.0f bytes; set io.memory_budget "
+            "(each rank's validation rows, held in memory, two blocks of 16 "
+            "training rows, 256 for softmax, and a mini-batch job's epoch orders, 48 bytes a "
+            "row), over the budget of %.0f bytes; set io.memory_budget "
             "to at least %.0f, use more nodes or lower "
             "dataset.validation_fraction",
             over_msg, ceil(need), budget, ceil(need));
@@ -617,13 +618,20 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
      * up (more validation rows, wider blocks, 16 classes) so that it does stream. Short of that,
      * the exact count below decides. */
     int64_t k_est = t != MB_MODEL_SOFTMAX ? 1 : job->model.classes > 0 ? job->model.classes : 16;
+    /* Mini-batches: this epoch's order and the next one's (train.c, threads.c), 48 bytes a
+     * training row (at most m) and 16 a batch. */
+    int minibatch = job->batch.size > 0 && job->batch.size < s->n_train;
+    double orders = minibatch ? 48.0 * (double)m +
+                                    16.0 * (double)(mb_batch_count(s->n_train, job->batch.size) + 1)
+                              : 0.0;
     double span_est = 32.0 * (double)m / fmax((double)m - mv_est, 1.0) + 16;
     double least =
         (mv_est * 1.05 + 16) * (8.0 * (double)s->ncol + 8) + (double)m + 8.0 * (double)s->ncol * 4 +
         64.0 * (double)mb_model_nparam(s->ncol, k_est) +
         8.0 * (double)mb_kernel_work_size(s->ncol, k_est) +
-        2.0 * (span_est * 16.0 * (double)(s->ncol + 1) + 16.0 * (8.0 * (double)s->ncol + 8));
-    double floor_need = mv_est * 0.9 * (8.0 * (double)s->ncol + 8) + (double)m;
+        2.0 * (span_est * 16.0 * (double)(s->ncol + 1) + 16.0 * (8.0 * (double)s->ncol + 8)) +
+        orders;
+    double floor_need = mv_est * 0.9 * (8.0 * (double)s->ncol + 8) + (double)m + orders;
     MB_TRY(refuse_small(c, budget, floor_need > share ? least * (double)c->local_size : 0));
     st->isval_own = mb__alloc((size_t)m + 1, "the split");
     if (st->isval_own)
@@ -663,7 +671,7 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
     int64_t nparam_est = mb_model_nparam(s->d, s->k > 0 ? s->k : 1);
     double fixed = (double)s->mv * (double)(8 * s->d + 8) + (double)m + 8.0 * (double)s->d * 4 +
                    8.0 * (double)nparam_est * 8 +
-                   8.0 * (double)mb_kernel_work_size(s->d, s->k > 0 ? s->k : 1);
+                   8.0 * (double)mb_kernel_work_size(s->d, s->k > 0 ? s->k : 1) + orders;
     err = mb_dataset_blocks_open(s->ds, &st->blocks);
     const char *why = NULL;
     if (!err) st->dir = mb_dataset_blocks_direct(st->blocks, &why);
@@ -762,7 +770,6 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
     const char *cdir =
         job->io.stream_cache && job->io.stream_cache[0] ? job->io.stream_cache : job->run_dir;
     char cwhy[MB_ERRMSG_MAX] = "";
-    int minibatch = job->batch.size > 0 && job->batch.size < s->n_train;
     if (strcmp(cdir, "none") != 0 && build_cache(st, cdir, s->mt, &err, cwhy, sizeof cwhy) != 0 &&
         !err) {
         if (minibatch) /* its steps gather rows from anywhere in the shard: no blocks to stream */

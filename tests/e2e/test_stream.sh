@@ -76,13 +76,15 @@ for np in 2 3; do
     pair "cols-np$np" "$np" cols.json --set io.stream_cache=$cache
 done
 
-# Mini-batches: every step gathers its rows from the standardized copy, as from the shard.
+# Mini-batches: every step gathers its rows from the standardized copy, as from the shard. The
+# epoch orders (48 bytes a row: 288 kB for 6000 rows) count in the budget.
 for np in 1 2 3 4; do
-    pair "lgmb-np$np" "$np" lg.json --set batch.size=100
+    BUDGET=$((370000 + 20000 * np)) pair "lgmb-np$np" "$np" lg.json --set batch.size=100
 done
-pair "lg32mb-np2" 2 lg.json --set dtype=float32 --set batch.size=64 --set batch.shuffle_block=8
-pair "colsmb-np3" 3 cols.json --set batch.size=128 --set optimizer.momentum=0.9
-BUDGET=300000 MBATCH_STREAM_BLOCK_ROWS=256 pair "smmb-np3" 3 sm.json --set batch.size=200
+BUDGET=410000 pair "lg32mb-np2" 2 lg.json --set dtype=float32 --set batch.size=64 \
+    --set batch.shuffle_block=8
+BUDGET=340000 pair "colsmb-np3" 3 cols.json --set batch.size=128 --set optimizer.momentum=0.9
+BUDGET=450000 MBATCH_STREAM_BLOCK_ROWS=256 pair "smmb-np3" 3 sm.json --set batch.size=200
 grep -q "mini-batches gather their rows from the copy" lgmb-np2.log || fail "mini-batch: no note"
 
 grep -q "pread on a reader thread" ln-np3.log || fail "float32 file: not the pread path"
@@ -102,11 +104,11 @@ mb 2 train lg.json --quiet --set run_dir=res --set io.memory_budget=120000 --res
 # A mini-batch run resumed mid-epoch: 2 epochs of 54 steps with a checkpoint every 7 steps, the
 # last epoch's checkpoint and model removed, so --resume starts at step 105 (epoch 2 step 51) and
 # runs to 6 epochs; against the uninterrupted streamed run.
-mb 2 train lg.json --quiet --set run_dir=resmb --set io.memory_budget=120000 \
+mb 2 train lg.json --quiet --set run_dir=resmb --set io.memory_budget=410000 \
     --set batch.size=100 --set checkpoint.every_steps=7 --set epochs=2
 [ -e resmb/checkpoints/ckpt-105.h5 ] || fail "mini-batch: no checkpoint at step 105"
 rm -f resmb/model.h5 resmb/checkpoints/ckpt-108.h5
-mb 2 train lg.json --quiet --set run_dir=resmb --set io.memory_budget=120000 \
+mb 2 train lg.json --quiet --set run_dir=resmb --set io.memory_budget=410000 \
     --set batch.size=100 --set checkpoint.every_steps=7 --resume
 
 "$PYTHON" - <<'PY'
@@ -157,7 +159,7 @@ expect 2 "over io\.memory_budget.*streaming .* covers gradient training of linea
     2 train lg.json --set run_dir=bad1 --set io.memory_budget=120000 --set batch.size=100 \
     --set io.stream_cache=none
 expect 2 "rank [01]: batch\.size 100 streams from a standardized copy .* cannot be made \(not-a-dir/x: cannot create directory" \
-    2 train lg.json --set run_dir=bad4 --set io.memory_budget=120000 --set batch.size=100 \
+    2 train lg.json --set run_dir=bad4 --set io.memory_budget=410000 --set batch.size=100 \
     --set io.stream_cache=not-a-dir/x
 expect 2 "over io\.memory_budget.*streaming .* covers gradient training of linear models only, and optimizer\.type \"lbfgs\"" \
     2 train lg.json --set run_dir=bad2 --set io.memory_budget=120000 --set optimizer.type=lbfgs
@@ -168,6 +170,15 @@ least=$(grep -oE "set io\.memory_budget to at least [0-9]+" err.txt | grep -oE "
 mb 2 train lg.json --set run_dir=least --set io.memory_budget="$least" --set epochs=1 >least.log
 grep -q "^mbatch: streaming " least.log || fail "the named least budget $least did not stream"
 echo "ok: streams at the named least budget $least"
+# A mini-batch job's least budget counts its epoch orders, and it streams at that budget too.
+expect 2 "needs at least [0-9]+ bytes per node .* epoch orders, 48 bytes a row.* set io\.memory_budget to at least [0-9]+" \
+    3 train lg.json --set run_dir=bad5 --set io.memory_budget=200000 --set batch.size=100
+least=$(grep -oE "set io\.memory_budget to at least [0-9]+" err.txt | grep -oE "[0-9]+$")
+mb 3 train lg.json --set run_dir=leastmb --set io.memory_budget="$least" --set batch.size=100 \
+    --set epochs=1 >leastmb.log
+grep -q "mini-batches gather their rows from the copy" leastmb.log ||
+    fail "mini-batch: the named least budget $least did not stream"
+echo "ok: a mini-batch job streams at its named least budget $least"
 [ ! -e bad1/model.h5 ] && [ ! -e bad3/model.h5 ] && [ ! -e bad4/model.h5 ] ||
     fail "a refused job wrote a model"
 echo PASS
