@@ -107,10 +107,12 @@ static void why_not(const mb_job *job, const mb__state *s, char *why, size_t n) 
                  "set io.stream_cache to a directory (the default is the run directory) or use "
                  "batch.size \"full\"",
                  (long long)job->batch.size);
-    else if (job->threads > 1)
+    else if (job->threads > 1 && job->io.stream_cache && strcmp(job->io.stream_cache, "none") == 0)
         snprintf(why, n,
-                 "threads %lld: a streamed rank computes on one thread beside its reader; "
-                 "set threads to 1",
+                 "threads %lld share the standardized copy, and io.stream_cache is \"none\" (a "
+                 "rank reading the blocks every epoch computes on one thread beside its reader); "
+                 "set io.stream_cache to a directory (the default is the run directory) or "
+                 "threads to 1",
                  (long long)job->threads);
     else if (job->report_gap)
         snprintf(why, n, "report_gap computes the optimum from the whole shard; turn it off");
@@ -310,12 +312,6 @@ static void *reader_main(void *arg) {
 
 mb_err mb__stream_grad(mb__stream *st, mb_model_type t, const double *theta, double *g,
                        double *work, double *loss) {
-    if (st->cache) { /* the in-memory kernel call, over the mapped standardized copy */
-        *loss = st->cache_rows > 0 ? mb_kernel_grad(t, st->cache, st->dt, st->cache_y, NULL,
-                                                    st->cache_rows, st->d, st->k, theta, g, work)
-                                   : 0.0;
-        return MB_OK;
-    }
     mb_err err = MB_OK;
     double sum = 0;
     for (int64_t kb = 0; kb < st->nblocks; kb++) {
@@ -621,6 +617,8 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
     /* Mini-batches: this epoch's order and the next one's (train.c, threads.c), 48 bytes a
      * training row (at most m) and 16 a batch. */
     int minibatch = job->batch.size > 0 && job->batch.size < s->n_train;
+    /* Mini-batches and threads work on the standardized copy as on the in-memory shard. */
+    int need_copy = minibatch || job->threads > 1;
     double orders = minibatch ? 48.0 * (double)m +
                                     16.0 * (double)(mb_batch_count(s->n_train, job->batch.size) + 1)
                               : 0.0;
@@ -772,14 +770,14 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
     char cwhy[MB_ERRMSG_MAX] = "";
     if (strcmp(cdir, "none") != 0 && build_cache(st, cdir, s->mt, &err, cwhy, sizeof cwhy) != 0 &&
         !err) {
-        if (minibatch) /* its steps gather rows from anywhere in the shard: no blocks to stream */
+        if (need_copy) /* rows from anywhere in the shard, or threads sharing them */
             err = mb_error_set(
                 MB_EDATA,
-                "rank %d: batch.size %lld streams from a standardized copy of the rank's rows "
-                "(%.3g MiB), which cannot be made (%s); set io.stream_cache to a directory with "
-                "room for it, or use batch.size \"full\"",
-                c->rank, (long long)job->batch.size,
-                (double)s->mt * (double)(s->d * mb_dtype_size(st->dt) + 8) / 1048576.0, cwhy);
+                "rank %d: %s streams from a standardized copy of the rank's rows (%.3g MiB), which "
+                "cannot be made (%s); set io.stream_cache to a directory with room for it, or %s",
+                c->rank, minibatch ? "a mini-batch job" : "a job with threads",
+                (double)s->mt * (double)(s->d * mb_dtype_size(st->dt) + 8) / 1048576.0, cwhy,
+                minibatch ? "use batch.size \"full\"" : "set threads to 1");
         else
             fprintf(stderr,
                     "mbatch: warning: rank %d: streaming without a standardized copy (%s); every "

@@ -151,8 +151,9 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     mb_dtype dt = job->dtype && strcmp(job->dtype, "float32") == 0 ? MB_DTYPE_F32 : MB_DTYPE_F64;
     const void *Xs = s.Xtr;
     const double *ytr = s.ytr;
-    /* Streamed mini-batches gather from the standardized copy, as from the in-memory shard. */
-    if (s.stream && !full) Xs = mb__stream_rows(s.stream, &ytr);
+    /* A streamed shard's standardized copy serves as the in-memory one (mini-batches, threads);
+     * without a copy, full-batch epochs stream block by block (mb__stream_grad). */
+    if (s.stream) Xs = mb__stream_rows(s.stream, &ytr);
     if (dt == MB_DTYPE_F32 && !s.stream) { /* a streamed shard is narrowed block by block */
         x32 = mb__alloc_rows(sizeof(float) * (size_t)(s.mt * s.d), "the float32 training shard");
         if (x32) {
@@ -241,7 +242,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
             if (job->reproducible) {
                 /* Pieces cut at microblocks, added exactly: the same bits on any rank count. */
                 mb__repro_grad(&s, t, Xs, dt, s.ytr, r0, r1, full ? NULL : s.order, theta);
-            } else if (s.stream && full) { /* block by block: the same bits (stream.h) */
+            } else if (s.stream && !Xs) { /* block by block: the same bits (stream.h) */
                 memset(g, 0, sizeof(double) * (size_t)s.nparam);
                 MB_TRY(mb_agree(c, mb__stream_grad(s.stream, t, theta, g, s.work, &g[s.nparam]),
                                 NULL));

@@ -4,7 +4,7 @@
 # through HDF5 (a chunked, gzip-compressed copy), both with the standardized copy (io.stream_cache,
 # the default: written once, mapped) and without it (io.stream_cache=none: every epoch reads the
 # blocks again); mini-batch jobs (float64/float32, shuffled rows or blocks, logistic/softmax,
-# matrix or columns layout) gather from the standardized copy with the same bitwise result; a
+# matrix or columns layout) and threads use the standardized copy with the same bitwise result; a
 # streamed resume, full batch or mid-epoch mini-batch, equals an uninterrupted run; an unwritable
 # cache directory falls back with a warning (full batch) or stops the job (mini-batch); jobs that
 # cannot stream and budgets too small to stream are refused.
@@ -86,6 +86,9 @@ BUDGET=410000 pair "lg32mb-np2" 2 lg.json --set dtype=float32 --set batch.size=6
 BUDGET=340000 pair "colsmb-np3" 3 cols.json --set batch.size=128 --set optimizer.momentum=0.9
 BUDGET=450000 MBATCH_STREAM_BLOCK_ROWS=256 pair "smmb-np3" 3 sm.json --set batch.size=200
 grep -q "mini-batches gather their rows from the copy" lgmb-np2.log || fail "mini-batch: no note"
+# Threads share the standardized copy, full batch and mini-batch.
+pair "lgth-np1" 1 lg.json --set threads=2
+BUDGET=410000 pair "lgthmb-np2" 2 lg.json --set threads=2 --set batch.size=100
 
 grep -q "pread on a reader thread" ln-np3.log || fail "float32 file: not the pread path"
 grep -q "pread on a reader thread" cols-np3.log || fail "columns layout: not the pread path"
@@ -153,14 +156,17 @@ print("train_loss: bitwise equal with the standardized copy; without it max rela
 assert r < 1e-12, r
 PY
 
-# Refusals: a mini-batch job without the standardized copy (none asked for, or none possible), a
-# solver, and a budget too small even to stream.
+# Refusals: a mini-batch job without the standardized copy (none asked for, or none possible),
+# threads without it, a solver, and a budget too small even to stream.
 expect 2 "over io\.memory_budget.*streaming .* covers gradient training of linear models only, and batch\.size 100 is a mini-batch.*io\.stream_cache is \"none\"" \
     2 train lg.json --set run_dir=bad1 --set io.memory_budget=120000 --set batch.size=100 \
     --set io.stream_cache=none
-expect 2 "rank [01]: batch\.size 100 streams from a standardized copy .* cannot be made \(not-a-dir/x: cannot create directory" \
+expect 2 "rank [01]: a mini-batch job streams from a standardized copy .* cannot be made \(not-a-dir/x: cannot create directory" \
     2 train lg.json --set run_dir=bad4 --set io.memory_budget=410000 --set batch.size=100 \
     --set io.stream_cache=not-a-dir/x
+expect 2 "over io\.memory_budget.*streaming .* covers gradient training of linear models only, and threads 2 share the standardized copy, and io\.stream_cache is \"none\"" \
+    2 train lg.json --set run_dir=bad6 --set io.memory_budget=120000 --set threads=2 \
+    --set io.stream_cache=none
 expect 2 "over io\.memory_budget.*streaming .* covers gradient training of linear models only, and optimizer\.type \"lbfgs\"" \
     2 train lg.json --set run_dir=bad2 --set io.memory_budget=120000 --set optimizer.type=lbfgs
 expect 2 "streaming it block by block needs at least [0-9]+ bytes per node .* set io\.memory_budget to at least [0-9]+" \
