@@ -110,9 +110,9 @@ static const key_def KEYS[] = {
      "a failed checkpoint write (disk full, I/O error): fail (exit 3) or warn and go on"},
     {"io.memory_budget", K_INT, F(io.memory_budget), 0, "0", NULL, 0, 9e18,
      "bytes of memory per node the loaded data may take (0: the node's physical memory); over "
-     "it, gradient training of linear models streams each rank's rows from the file block by "
-     "block (same results; mini-batches gather from a standardized copy, io.stream_cache), "
-     "other jobs are refused before anything is read"},
+     "it, linear models trained by gradient steps, lbfgs or newton stream each rank's rows from "
+     "the file block by block (same results; mini-batches, threads and the solvers use a "
+     "standardized copy, io.stream_cache), other jobs are refused before anything is read"},
     {"reproducible", K_BOOL, F(reproducible), 0, "false", NULL, 0, 0,
      "bitwise identical results on any number of ranks, also across a resume on another rank "
      "count: sums over samples are cut into fixed microblocks and added exactly"},
@@ -202,7 +202,7 @@ static const key_def KEYS[] = {
      "streaming: directory for each rank's standardized copy of its training rows, written once "
      "and mapped (deleted at once, so nothing is left behind; its pages are the OS's page cache, "
      "not counted in io.memory_budget); \"none\" standardizes the blocks again every epoch, "
-     "full batch only (default: run_dir)"},
+     "full-batch gradient steps only (default: run_dir)"},
     {"allreduce_bucket", K_INT, F(allreduce_bucket), 0, "65536", NULL, 0, 9.007199254740992e15,
      "mlp on several ranks: as soon as the backward pass has finished this many gradient values "
      "(whole layers, output first) their allreduce starts, overlapping the layers below, as "

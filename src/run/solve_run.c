@@ -17,6 +17,7 @@
 #include "lock.h"
 #include "shared.h"
 #include "signals.h"
+#include "stream.h"
 
 /* One solver run over a loaded state: the objective is the mean training loss plus
  * (l2/2)|W|^2, evaluated over every rank's rows with one allreduce. */
@@ -27,8 +28,9 @@ typedef struct solver {
     mb_model_type t;
     int64_t d, k, p1, np; /* features, outputs, d + 1, parameters (d + 1) * k */
     double n, l2;
-    double *pkt, *work; /* gradient + loss for the allreduce; model workspace */
-    char **names;       /* parameter names for error messages, built on demand */
+    double *pkt, *work;  /* gradient + loss for the allreduce; model workspace */
+    const double *X, *y; /* the training rows: the shard, or a streamed shard's float64 copy */
+    char **names;        /* parameter names for error messages, built on demand */
     int64_t evals;
     double compute_s, comm_s;
     mb_grid grid;
@@ -48,6 +50,14 @@ static void solver_free(solver *v) {
     mb_grid_free(&v->grid);
 }
 
+/* The training rows: the shard, or a streamed shard's standardized copy (float64 for the
+ * solvers, stream.c). */
+static void set_rows(solver *v, const mb__state *s) {
+    v->X = s->Xtr;
+    v->y = s->ytr;
+    if (s->stream) v->X = mb__stream_rows(s->stream, &v->y);
+}
+
 /* Collective. */
 static mb_err solver_init(solver *v, const mb_comm *c, const mb_job *job, const mb__state *s) {
     memset(v, 0, sizeof *v);
@@ -62,6 +72,7 @@ static mb_err solver_init(solver *v, const mb_comm *c, const mb_job *job, const 
     v->n = (double)s->n_train;
     v->l2 = job->model.l2;
     v->grid.ctxt = -1;
+    set_rows(v, s);
     v->pkt = mb__alloc(sizeof(double) * (size_t)(v->np + 1), "the gradient");
     v->work = mb__alloc(sizeof(double) * (size_t)mb_model_work_size(v->k), "the model workspace");
     mb_err err = mb_agree(c, mb_error_code(), NULL);
@@ -99,8 +110,8 @@ static double evaluate(solver *v, const double *theta, double *g) {
     double t0 = mb_wtime();
     memset(v->pkt, 0, sizeof(double) * (size_t)(v->np + 1));
     /* The fused kernel (one read of each row); for softmax it is mb_model_grad itself. */
-    v->pkt[v->np] = mb_kernel_grad(v->t, s->Xtr, MB_DTYPE_F64, s->ytr, NULL, s->mt, v->d, v->k,
-                                   theta, v->pkt, v->work);
+    v->pkt[v->np] = mb_kernel_grad(v->t, v->X, MB_DTYPE_F64, v->y, NULL, s->mt, v->d, v->k, theta,
+                                   v->pkt, v->work);
     double t1 = mb_wtime();
     mb_allreduce_sum(v->c, v->pkt, v->np + 1);
     double t2 = mb_wtime();
@@ -154,7 +165,7 @@ static mb_err hessian(solver *v, const double *theta, double *H) {
     if (k == 1) memset(H, 0, sizeof(double) * (size_t)(np * np));
     for (int64_t r0 = 0; r0 < s->mt; r0 += R) {
         int64_t r = s->mt - r0 < R ? s->mt - r0 : R;
-        const double *Xc = s->Xtr + r0 * d;
+        const double *Xc = v->X + r0 * d;
         for (int64_t i = 0; i < r; i++) {
             memcpy(X1 + i * p1, Xc + i * d, sizeof(double) * (size_t)d);
             X1[i * p1 + d] = 1.0;
@@ -639,6 +650,7 @@ mb_err mb__gap_record(const mb_comm *c, const mb_job *job, const mb__state *s,
     v.c = c;
     v.job = job;
     v.s = s;
+    set_rows(&v, s);
     v.t = mb__job_model_type(job);
     v.d = s->d;
     v.k = s->k;

@@ -85,29 +85,34 @@ struct mb__stream {
 static void why_not(const mb_job *job, const mb__state *s, char *why, size_t n) {
     int64_t n_train = s->n - mb_split_nval(s->n, job->dataset.validation_fraction);
     const char *mt = job->model.type ? job->model.type : "";
+    int no_copy = job->io.stream_cache && strcmp(job->io.stream_cache, "none") == 0;
     why[0] = '\0';
     if (mb__is_tree_model(mt))
         snprintf(why, n, "model.type \"%s\" grows trees from the whole shard", mt);
     else if (mb__job_model_type(job) == MB_MODEL_MLP)
         snprintf(why, n, "model.type \"mlp\" trains in mini-batches from the whole shard");
-    else if (mb__solve_wanted(job))
+    else if (mb__solve_wanted(job) && strcmp(job->optimizer.type, "exact") == 0)
         snprintf(why, n,
-                 "optimizer.type \"%s\" solves from the whole shard; use a gradient optimizer "
-                 "(sgd, momentum, adam, ...)",
+                 "optimizer.type \"exact\" factors the whole shard in memory; use \"lbfgs\" "
+                 "or \"newton\" (they stream) or a gradient optimizer (sgd, momentum, adam, ...)");
+    else if (mb__solve_wanted(job) && no_copy)
+        snprintf(why, n,
+                 "optimizer.type \"%s\" reads the standardized copy, and io.stream_cache is "
+                 "\"none\"; set io.stream_cache to a directory (the default is the run "
+                 "directory)",
                  job->optimizer.type);
     else if (job->reproducible)
         snprintf(why, n,
                  "\"reproducible\": true cuts the shard into microblocks in memory; "
                  "set it to false");
-    else if (job->batch.size > 0 && job->batch.size < n_train && job->io.stream_cache &&
-             strcmp(job->io.stream_cache, "none") == 0)
+    else if (job->batch.size > 0 && job->batch.size < n_train && no_copy)
         snprintf(why, n,
                  "batch.size %lld is a mini-batch, whose rows are gathered from across the shard "
                  "at every step out of the standardized copy, and io.stream_cache is \"none\"; "
                  "set io.stream_cache to a directory (the default is the run directory) or use "
                  "batch.size \"full\"",
                  (long long)job->batch.size);
-    else if (job->threads > 1 && job->io.stream_cache && strcmp(job->io.stream_cache, "none") == 0)
+    else if (job->threads > 1 && no_copy)
         snprintf(why, n,
                  "threads %lld share the standardized copy, and io.stream_cache is \"none\" (a "
                  "rank reading the blocks every epoch computes on one thread beside its reader); "
@@ -145,7 +150,8 @@ mb_err mb__stream_check(const mb_comm *c, const mb_job *job, const mb__state *s,
             mb_error_clear();
             err = mb_error_set(MB_EDATA,
                                "%s; streaming (reading the shard block by block) covers "
-                               "gradient training of linear models only, and %s",
+                               "linear models trained by gradient steps, lbfgs or newton, "
+                               "and %s",
                                msg, why);
         }
         return mb_agree(c, err, NULL);
@@ -493,22 +499,30 @@ out:
     return err;
 }
 
+/* What a streamed lbfgs or newton job holds besides the blocks: newton the Hessian, its
+ * factorization's copy and the row buffers of its updates (solve_run.c), lbfgs its history. */
+static double solver_bytes(const mb_job *job, int64_t d, int64_t k) {
+    double np = (double)mb_model_nparam(d, k), p1 = (double)d + 1;
+    if (strcmp(job->optimizer.type, "newton") == 0)
+        return 8.0 * (3.0 * np * np + (double)(k * (k + 1) / 2) * p1 * p1 +
+                      2.0 * fmin(2048.0, fmax(64.0, (double)(1 << 21) / p1)) * (p1 + (double)k));
+    return 8.0 * np * (2.0 * (double)job->optimizer.history + 6.0);
+}
+
 /* Every rank's need (bytes per node; 0: fits) is compared: over the budget anywhere, rank 0
  * refuses with guard.c's message and the least budget that would stream. Collective. */
-static mb_err refuse_small(const mb_comm *c, double budget, double need) {
+static mb_err refuse_small(const mb_comm *c, double budget, double need, const char *extra) {
     mb_err err = MB_OK;
     mb_allreduce_max_double(c, &need, 1);
     if (need <= 0) return MB_OK;
     if (c->rank == 0)
-        err = mb_error_set(
-            MB_EDATA,
-            "%s; streaming it block by block needs at least %.0f bytes per node "
-            "(each rank's validation rows, held in memory, two blocks of 16 "
-            "training rows, 256 for softmax, and a mini-batch job's epoch orders, 48 bytes a "
-            "row), over the budget of %.0f bytes; set io.memory_budget "
-            "to at least %.0f, use more nodes or lower "
-            "dataset.validation_fraction",
-            over_msg, ceil(need), budget, ceil(need));
+        err = mb_error_set(MB_EDATA,
+                           "%s; streaming it block by block needs at least %.0f bytes per node "
+                           "(each rank's validation rows, held in memory, and two blocks of 16 "
+                           "training rows, 256 for softmax%s), over the budget of %.0f bytes; set "
+                           "io.memory_budget to at least %.0f, use more nodes or lower "
+                           "dataset.validation_fraction",
+                           over_msg, ceil(need), extra, budget, ceil(need));
     return mb_agree(c, err, NULL);
 }
 
@@ -593,7 +607,10 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
     s->stream = st;
     st->ds = s->ds;
     st->ncol = s->ncol;
-    st->dt = job->dtype && strcmp(job->dtype, "float32") == 0 ? MB_DTYPE_F32 : MB_DTYPE_F64;
+    /* The solvers read float64 rows whatever the dtype, in memory as streamed. */
+    int solver = mb__solve_wanted(job);
+    st->dt =
+        job->dtype && strcmp(job->dtype, "float32") == 0 && !solver ? MB_DTYPE_F32 : MB_DTYPE_F64;
     mb_shard_bounds(s->n, c->rank, c->size, &s->lo, &s->hi);
     st->lo = s->lo;
     int64_t m = s->hi - s->lo;
@@ -616,12 +633,18 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
     int64_t k_est = t != MB_MODEL_SOFTMAX ? 1 : job->model.classes > 0 ? job->model.classes : 16;
     /* Mini-batches: this epoch's order and the next one's (train.c, threads.c), 48 bytes a
      * training row (at most m) and 16 a batch. */
-    int minibatch = job->batch.size > 0 && job->batch.size < s->n_train;
-    /* Mini-batches and threads work on the standardized copy as on the in-memory shard. */
-    int need_copy = minibatch || job->threads > 1;
+    int minibatch = job->batch.size > 0 && job->batch.size < s->n_train && !solver;
+    /* Mini-batches, threads and the solvers work on the standardized copy as on the in-memory
+     * shard. */
+    int need_copy = minibatch || job->threads > 1 || solver;
     double orders = minibatch ? 48.0 * (double)m +
                                     16.0 * (double)(mb_batch_count(s->n_train, job->batch.size) + 1)
                               : 0.0;
+    if (solver) orders = solver_bytes(job, s->ncol, k_est); /* their own buffers instead */
+    const char *extra = !solver ? (minibatch ? ", besides the epoch orders, 48 bytes a row" : "")
+                        : strcmp(job->optimizer.type, "newton") == 0
+                            ? ", besides newton's Hessian and its row buffers"
+                            : ", besides lbfgs's history";
     double span_est = 32.0 * (double)m / fmax((double)m - mv_est, 1.0) + 16;
     double least =
         (mv_est * 1.05 + 16) * (8.0 * (double)s->ncol + 8) + (double)m + 8.0 * (double)s->ncol * 4 +
@@ -630,7 +653,7 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
         2.0 * (span_est * 16.0 * (double)(s->ncol + 1) + 16.0 * (8.0 * (double)s->ncol + 8)) +
         orders;
     double floor_need = mv_est * 0.9 * (8.0 * (double)s->ncol + 8) + (double)m + orders;
-    MB_TRY(refuse_small(c, budget, floor_need > share ? least * (double)c->local_size : 0));
+    MB_TRY(refuse_small(c, budget, floor_need > share ? least * (double)c->local_size : 0, extra));
     st->isval_own = mb__alloc((size_t)m + 1, "the split");
     if (st->isval_own)
         for (int64_t i = 0; i < m; i++) {
@@ -720,7 +743,7 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
         need = (fixed + slots_bytes(st, span, gran, stage)) * (double)c->local_size;
     }
     MB_TRY(mb_agree(c, err, NULL));
-    MB_TRY(refuse_small(c, budget, need));
+    MB_TRY(refuse_small(c, budget, need, extra));
     st->bt = bt;
     if (!err) err = alloc_slots(st, stage);
     if (!err) {
@@ -775,9 +798,14 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
                 MB_EDATA,
                 "rank %d: %s streams from a standardized copy of the rank's rows (%.3g MiB), which "
                 "cannot be made (%s); set io.stream_cache to a directory with room for it, or %s",
-                c->rank, minibatch ? "a mini-batch job" : "a job with threads",
+                c->rank,
+                solver      ? job->optimizer.type
+                : minibatch ? "a mini-batch job"
+                            : "a job with threads",
                 (double)s->mt * (double)(s->d * mb_dtype_size(st->dt) + 8) / 1048576.0, cwhy,
-                minibatch ? "use batch.size \"full\"" : "set threads to 1");
+                solver      ? "use a gradient optimizer"
+                : minibatch ? "use batch.size \"full\""
+                            : "set threads to 1");
         else
             fprintf(stderr,
                     "mbatch: warning: rank %d: streaming without a standardized copy (%s); every "
@@ -807,8 +835,9 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
                 "once in %lld to %lld blocks of %lld rows into a copy in %s (deleted, mapped from "
                 "the page cache); %s; rank 0 holds %.0f KiB\n",
                 path, (long long)info[0], (long long)-info[1], (long long)st->bt, cdir,
-                minibatch ? "mini-batches gather their rows from the copy"
-                          : "full-batch epochs read the copy",
+                solver      ? "the solver reads the copy"
+                : minibatch ? "mini-batches gather their rows from the copy"
+                            : "full-batch epochs read the copy",
                 held / 1024.0);
         else
             printf("mbatch: streaming %s: over io.memory_budget, full-batch epochs read %lld to "

@@ -1,13 +1,13 @@
 # test_stream.sh - streaming mode (data over io.memory_budget): full-batch training that reads
 # each rank's rows block by block gives model.h5 weights bitwise equal to the in-memory run at 1-4
-# ranks, through a mapping (float64 /X), pread (float32 file, columns layout) and
-# through HDF5 (a chunked, gzip-compressed copy), both with the standardized copy (io.stream_cache,
-# the default: written once, mapped) and without it (io.stream_cache=none: every epoch reads the
-# blocks again); mini-batch jobs (float64/float32, shuffled rows or blocks, logistic/softmax,
-# matrix or columns layout) and threads use the standardized copy with the same bitwise result; a
-# streamed resume, full batch or mid-epoch mini-batch, equals an uninterrupted run; an unwritable
-# cache directory falls back with a warning (full batch) or stops the job (mini-batch); jobs that
-# cannot stream and budgets too small to stream are refused.
+# ranks, through a mapping (float64 /X), pread (float32 file, columns layout) and through HDF5 (a
+# chunked, gzip-compressed copy), both with the standardized copy (io.stream_cache, the default:
+# written once, mapped) and without it (io.stream_cache=none: every epoch reads the blocks again);
+# mini-batch jobs (float64/float32, shuffled rows or blocks, logistic/softmax, matrix or columns
+# layout), threads and the lbfgs and newton solvers use the standardized copy with the same bitwise
+# result; a streamed resume, full batch or mid-epoch mini-batch, equals an uninterrupted run; an
+# unwritable cache directory falls back with a warning (full batch) or stops the job (mini-batch);
+# jobs that cannot stream and budgets too small to stream are refused.
 source "$(dirname "$0")/lib.sh"
 
 "$MBATCH" gen --kind logistic --rows 6000 --cols 6 --seed 4 --out lg.h5 >/dev/null
@@ -86,6 +86,15 @@ BUDGET=410000 pair "lg32mb-np2" 2 lg.json --set dtype=float32 --set batch.size=6
 BUDGET=340000 pair "colsmb-np3" 3 cols.json --set batch.size=128 --set optimizer.momentum=0.9
 BUDGET=450000 MBATCH_STREAM_BLOCK_ROWS=256 pair "smmb-np3" 3 sm.json --set batch.size=200
 grep -q "mini-batches gather their rows from the copy" lgmb-np2.log || fail "mini-batch: no note"
+# The solvers read the standardized copy (float64 whatever the dtype, as in memory).
+for np in 1 2 3; do
+    BUDGET=300000 pair "lbfgs-np$np" "$np" lg.json --set optimizer.type=lbfgs \
+        --set optimizer.tol=1e-10
+done
+BUDGET=300000 pair "lbfgs32-np2" 2 lg.json --set optimizer.type=lbfgs --set dtype=float32
+BUDGET=700000 pair "newton-np2" 2 lg.json --set optimizer.type=newton --set optimizer.tol=1e-10
+BUDGET=300000 pair "lbfgssm-np2" 2 sm.json --set optimizer.type=lbfgs
+grep -q "the solver reads the copy" lbfgs-np2.log || fail "lbfgs: no note"
 # Threads share the standardized copy, full batch and mini-batch.
 pair "lgth-np1" 1 lg.json --set threads=2
 BUDGET=410000 pair "lgthmb-np2" 2 lg.json --set threads=2 --set batch.size=100
@@ -157,18 +166,21 @@ assert r < 1e-12, r
 PY
 
 # Refusals: a mini-batch job without the standardized copy (none asked for, or none possible),
-# threads without it, a solver, and a budget too small even to stream.
-expect 2 "over io\.memory_budget.*streaming .* covers gradient training of linear models only, and batch\.size 100 is a mini-batch.*io\.stream_cache is \"none\"" \
+# threads or lbfgs without it, the exact solver, and a budget too small even to stream.
+expect 2 "over io\.memory_budget.*streaming .* covers linear models trained by gradient steps, lbfgs or newton, and batch\.size 100 is a mini-batch.*io\.stream_cache is \"none\"" \
     2 train lg.json --set run_dir=bad1 --set io.memory_budget=120000 --set batch.size=100 \
     --set io.stream_cache=none
 expect 2 "rank [01]: a mini-batch job streams from a standardized copy .* cannot be made \(not-a-dir/x: cannot create directory" \
     2 train lg.json --set run_dir=bad4 --set io.memory_budget=410000 --set batch.size=100 \
     --set io.stream_cache=not-a-dir/x
-expect 2 "over io\.memory_budget.*streaming .* covers gradient training of linear models only, and threads 2 share the standardized copy, and io\.stream_cache is \"none\"" \
+expect 2 "over io\.memory_budget.*streaming .* covers linear models trained by gradient steps, lbfgs or newton, and threads 2 share the standardized copy, and io\.stream_cache is \"none\"" \
     2 train lg.json --set run_dir=bad6 --set io.memory_budget=120000 --set threads=2 \
     --set io.stream_cache=none
-expect 2 "over io\.memory_budget.*streaming .* covers gradient training of linear models only, and optimizer\.type \"lbfgs\"" \
-    2 train lg.json --set run_dir=bad2 --set io.memory_budget=120000 --set optimizer.type=lbfgs
+expect 2 "over io\.memory_budget.*streaming .* covers linear models trained by gradient steps, lbfgs or newton, and optimizer\.type \"exact\" factors the whole shard" \
+    2 train ln.json --set run_dir=bad2 --set io.memory_budget=120000 --set optimizer.type=exact
+expect 2 "over io\.memory_budget.*optimizer\.type \"lbfgs\" reads the standardized copy, and io\.stream_cache is \"none\"" \
+    2 train lg.json --set run_dir=bad7 --set io.memory_budget=300000 --set optimizer.type=lbfgs \
+    --set io.stream_cache=none
 expect 2 "streaming it block by block needs at least [0-9]+ bytes per node .* set io\.memory_budget to at least [0-9]+" \
     2 train lg.json --set run_dir=bad3 --set io.memory_budget=20000
 # The least budget it names does stream.
