@@ -124,11 +124,11 @@ with h5py.File("huge.h5", "w") as f:
     f.create_dataset("y", shape=(10**13,), dtype="f8", chunks=(1024,))
 data_case("huge", r"huge\.h5 declares 10000000000000 rows x 64 columns: .* over the node's physical memory")
 good("budget.h5", n=1000, d=8)
-# A mini-batch job cannot stream (its batches draw rows from the whole shard): refused.
+# A reproducible job cannot stream (its microblocks are cut from the whole shard): refused.
 data_case("over_budget", r"budget\.h5 declares 1000 rows x 8 columns: .* over io\.memory_budget.*"
-          r"covers full-batch gradient training only",
+          r"covers linear models trained by gradient steps, lbfgs or newton, and \"reproducible\"",
           job={"dataset": {"path": "budget.h5"}, "io": {"memory_budget": 100000},
-               "batch": {"size": 100}})
+               "batch": {"size": 100}, "reproducible": True})
 
 # ---- element types mbatch cannot train on ----
 with h5py.File("string_x.h5", "w") as f:
