@@ -190,6 +190,15 @@ MB_AVX2 __m256d load_part(const void *x, int f32, int64_t j, int64_t n) {
     return _mm256_maskload_pd((const double *)x + j, m64);
 }
 
+/* acc + the group of four at j (a part at the row's end padded with 0s; none past the end). */
+MB_AVX2 __m256d dot_group(const void *x, int f32, const double *w, int64_t j, int64_t d,
+                          __m256d acc) {
+    if (j >= d) return acc;
+    int64_t n = d - j < 4 ? d - j : 4;
+    return _mm256_fmadd_pd(n == 4 ? load4(x, f32, j) : load_part(x, f32, j, n),
+                           n == 4 ? _mm256_loadu_pd(w + j) : load_part(w, 0, j, n), acc);
+}
+
 /* The four lanes of one row's dot, as dot_portable before its last two additions. The row is
  * read from start to end: the hardware prefetcher streams such reads from memory at full speed,
  * and loses its way when two or more rows are read side by side (measured: 3 times slower per
@@ -205,12 +214,10 @@ MB_AVX2 __m256d dot_lanes(const void *x, int f32, const double *w, int64_t d) {
         a[3] = _mm256_fmadd_pd(load4(x, f32, j + 12), _mm256_loadu_pd(w + j + 12), a[3]);
     }
     /* What is left: up to three groups of four and a part, into accumulators 0, 1, 2, 3. */
-#pragma GCC unroll 4
-    for (int u = 0; u < 4 && j < d; u++, j += 4) {
-        int64_t n = d - j < 4 ? d - j : 4;
-        a[u] = _mm256_fmadd_pd(n == 4 ? load4(x, f32, j) : load_part(x, f32, j, n),
-                               n == 4 ? _mm256_loadu_pd(w + j) : load_part(w, 0, j, n), a[u]);
-    }
+    a[0] = dot_group(x, f32, w, j, d, a[0]);
+    a[1] = dot_group(x, f32, w, j + 4, d, a[1]);
+    a[2] = dot_group(x, f32, w, j + 8, d, a[2]);
+    a[3] = dot_group(x, f32, w, j + 12, d, a[3]);
     return _mm256_add_pd(_mm256_add_pd(a[0], a[1]), _mm256_add_pd(a[2], a[3]));
 }
 
