@@ -803,7 +803,7 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
                 : minibatch ? "a mini-batch job"
                             : "a job with threads",
                 (double)s->mt * (double)(s->d * mb_dtype_size(st->dt) + 8) / 1048576.0, cwhy,
-                solver      ? "use a gradient optimizer"
+                solver      ? "use a gradient optimizer with batch.size \"full\""
                 : minibatch ? "use batch.size \"full\""
                             : "set threads to 1");
         else
