@@ -189,8 +189,10 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
     s.order = mb__alloc(sizeof(int64_t) * (size_t)(s.mt + 1), "the epoch order");
     s.boff = mb__alloc(sizeof(int64_t) * (size_t)(nbmax + 1), "the batch offsets");
     s.scratch = mb__alloc(sizeof(int64_t) * (size_t)(2 * s.mt + 1), "the epoch order");
-    s.Xperm = mb__alloc(sizeof(double) * (size_t)(s.mt * s.d + 1), "the shuffled shard");
-    s.yperm = mb__alloc(sizeof(double) * (size_t)(s.mt + 1), "the shuffled labels");
+    /* A step's rows, gathered in batch order (contiguous for the layers' matrix products): at
+     * most a whole batch on one rank. */
+    s.Xperm = mb__alloc(sizeof(double) * (size_t)(max_rows * s.d + 1), "the batch's rows");
+    s.yperm = mb__alloc(sizeof(double) * (size_t)(max_rows + 1), "the batch's labels");
     MB_TRY(mb_agree(c, err ? err : mb_error_code(), NULL));
     if (resumed) {
         if (s.ck.opt_v) memcpy(s.opt.v, s.ck.opt_v, sizeof(double) * (size_t)m.nparam);
@@ -264,22 +266,22 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
         int stop = 0;
         mb_epoch_order(s.t_lo, s.t_lo + s.mt, s.n_train, B, job->batch.shuffle_block,
                        (uint64_t)job->seed, e, s.order, s.boff, s.scratch);
-        for (int64_t i = 0; i < s.mt; i++) {
-            memcpy(s.Xperm + i * s.d, s.Xtr + s.order[i] * s.d, sizeof(double) * (size_t)s.d);
-            s.yperm[i] = s.ytr[s.order[i]];
-        }
         memset(gsum, 0, sizeof(double) * (size_t)ntr);
         for (int64_t b = e == first_epoch ? start_batch : 0; b < nb; b++) {
             int64_t r0 = s.boff[b], r1 = s.boff[b + 1];
             double t0 = mb_wtime();
+            for (int64_t i = r0; i < r1; i++) {
+                memcpy(s.Xperm + (i - r0) * s.d, s.Xtr + s.order[i] * s.d,
+                       sizeof(double) * (size_t)s.d);
+                s.yperm[i - r0] = s.ytr[s.order[i]];
+            }
             memset(g, 0, sizeof(double) * (size_t)ntr);
             /* Batch norm reduces inside the step; the gradient's buckets start as the backward
              * pass finishes them (job->allreduce_bucket), the rest and the loss follow. */
             overlap ov = {c, job->allreduce_bucket, ntr, ntr, 0, {0}, {0}};
             int use_ov = c->size > 1 && job->allreduce_bucket > 0 && !job->batch.adaptive;
-            g[ntr] =
-                mb_mlp_grad_ready(&m, pass, s.Xperm + r0 * s.d, s.yperm + r0, r1 - r0, theta, g, 1,
-                                  reduce_sum, (void *)c, use_ov ? layer_ready : NULL, &ov);
+            g[ntr] = mb_mlp_grad_ready(&m, pass, s.Xperm, s.yperm, r1 - r0, theta, g, 1, reduce_sum,
+                                       (void *)c, use_ov ? layer_ready : NULL, &ov);
             g[ntr + 1] = (double)(r1 - r0);
             g[ntr + 2] = mb__signal_pending() ? 1.0 : 0.0;
             g[ntr + 3] = g[ntr + 4] = 0;

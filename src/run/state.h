@@ -21,7 +21,7 @@ typedef struct mb__state {
     int64_t n_train, n_val; /* global */
     int64_t mt, mv, t_lo;   /* local training/validation rows, first global training index */
     double *Xtr, *ytr, *Xva, *yva;
-    double *Xperm, *yperm; /* mini-batch: this epoch's rows in batch order */
+    double *Xperm, *yperm; /* mlp: a step's rows, gathered in batch order */
     int64_t *order, *boff, *scratch;
     double *work, *pkt; /* model workspace; gradient + loss + count */
     mb_ckpt ck;         /* model, optimizer state and preprocessing: what checkpoints hold */
