@@ -110,9 +110,10 @@ static const key_def KEYS[] = {
      "a failed checkpoint write (disk full, I/O error): fail (exit 3) or warn and go on"},
     {"io.memory_budget", K_INT, F(io.memory_budget), 0, "0", NULL, 0, 9e18,
      "bytes of memory per node the loaded data may take (0: the node's physical memory); over "
-     "it, linear models trained by gradient steps, lbfgs or newton stream each rank's rows from "
-     "the file block by block (same results; mini-batches, threads and the solvers use a "
-     "standardized copy, io.stream_cache), other jobs are refused before anything is read"},
+     "it, the gradient optimizers (linear models and the mlp), lbfgs and newton stream each "
+     "rank's rows from the file block by block (same results; all but full-batch linear models "
+     "use a standardized copy, io.stream_cache), other jobs are refused before anything is "
+     "read"},
     {"reproducible", K_BOOL, F(reproducible), 0, "false", NULL, 0, 0,
      "bitwise identical results on any number of ranks, also across a resume on another rank "
      "count: sums over samples are cut into fixed microblocks and added exactly"},

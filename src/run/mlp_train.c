@@ -17,6 +17,7 @@
 #include "shared.h"
 #include "signals.h"
 #include "state.h"
+#include "stream.h"
 
 mb_err mb__mlp_from_job(const mb_job *job, int64_t d, int64_t k, mb_mlp *m) {
     mb_activation act = MB_ACT_RELU;
@@ -144,13 +145,16 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
     MB_TRY(mb_agree(c, mb__restart_check(job), NULL));
     if (o->resume) MB_TRY(mb__try_resume(c, job, &s, &resumed));
     MB_TRY(mb__load(c, job, &s, resumed));
+    /* The training rows: the shard, or a streamed shard's float64 standardized copy. */
+    const double *Xt = s.Xtr, *yt = s.ytr;
+    if (s.stream) Xt = mb__stream_rows(s.stream, &yt);
     MB_TRY(mb_agree(c, mb__mlp_from_job(job, s.d, s.k, &m), NULL));
     int64_t ncls = m.head == MB_MODEL_SOFTMAX ? s.k : 2;
     int weighted = 0;
     cw = mb__alloc(sizeof(double) * (size_t)ncls, "the class weights");
     MB_TRY(mb_agree(c, cw ? MB_OK : MB_EENV, NULL));
     if (m.head != MB_MODEL_LINEAR)
-        MB_TRY(mb_agree(c, class_weights(c, job, s.ytr, s.mt, ncls, cw, &weighted), NULL));
+        MB_TRY(mb_agree(c, class_weights(c, job, yt, s.mt, ncls, cw, &weighted), NULL));
     if (weighted) m.class_weight = cw;
     if (resumed) {
         err = c->rank == 0 ? mb__check_same_data(&s) : MB_OK;
@@ -271,9 +275,9 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
             int64_t r0 = s.boff[b], r1 = s.boff[b + 1];
             double t0 = mb_wtime();
             for (int64_t i = r0; i < r1; i++) {
-                memcpy(s.Xperm + (i - r0) * s.d, s.Xtr + s.order[i] * s.d,
+                memcpy(s.Xperm + (i - r0) * s.d, Xt + s.order[i] * s.d,
                        sizeof(double) * (size_t)s.d);
-                s.yperm[i - r0] = s.ytr[s.order[i]];
+                s.yperm[i - r0] = yt[s.order[i]];
             }
             memset(g, 0, sizeof(double) * (size_t)ntr);
             /* Batch norm reduces inside the step; the gradient's buckets start as the backward

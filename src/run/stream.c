@@ -89,8 +89,11 @@ static void why_not(const mb_job *job, const mb__state *s, char *why, size_t n) 
     why[0] = '\0';
     if (mb__is_tree_model(mt))
         snprintf(why, n, "model.type \"%s\" grows trees from the whole shard", mt);
-    else if (mb__job_model_type(job) == MB_MODEL_MLP)
-        snprintf(why, n, "model.type \"mlp\" trains in mini-batches from the whole shard");
+    else if (mb__job_model_type(job) == MB_MODEL_MLP && no_copy)
+        snprintf(why, n,
+                 "model.type \"mlp\" gathers its mini-batches from the standardized copy, and "
+                 "io.stream_cache is \"none\"; set io.stream_cache to a directory (the default "
+                 "is the run directory)");
     else if (mb__solve_wanted(job) && strcmp(job->optimizer.type, "exact") == 0)
         snprintf(why, n,
                  "optimizer.type \"exact\" factors the whole shard in memory; use \"lbfgs\" "
@@ -150,8 +153,8 @@ mb_err mb__stream_check(const mb_comm *c, const mb_job *job, const mb__state *s,
             mb_error_clear();
             err = mb_error_set(MB_EDATA,
                                "%s; streaming (reading the shard block by block) covers "
-                               "linear models trained by gradient steps, lbfgs or newton, "
-                               "and %s",
+                               "the gradient optimizers (linear models and the mlp), lbfgs "
+                               "and newton, and %s",
                                msg, why);
         }
         return mb_agree(c, err, NULL);
@@ -509,6 +512,20 @@ static double solver_bytes(const mb_job *job, int64_t d, int64_t k) {
     return 8.0 * np * (2.0 * (double)job->optimizer.history + 6.0);
 }
 
+/* What a streamed mlp job holds besides the blocks (mlp_train.c): the epoch order (24 bytes a
+ * row), a batch's rows and the layers' activations for it (mb_mlp_pass_new). */
+static double mlp_bytes(const mb_job *job, int64_t d, int64_t k, int64_t m, int64_t n_train) {
+    int64_t b = job->batch.size == 0 || job->batch.size >= n_train ? n_train : job->batch.size;
+    int64_t cap = job->batch.adaptive && job->batch.max_size > b ? job->batch.max_size : b;
+    double rows = (double)(cap < m ? cap : m), per = (double)d + 3.0 * (double)k, wmax = (double)k;
+    for (int l = 0; l < job->model.nhidden; l++) {
+        per += 3.0 * (double)job->model.hidden[l];
+        wmax = fmax(wmax, (double)job->model.hidden[l]);
+    }
+    return 24.0 * (double)m + 16.0 * (double)(mb_batch_count(n_train, b) + 1) +
+           8.0 * rows * (per + 2.0 * wmax);
+}
+
 /* Every rank's need (bytes per node; 0: fits) is compared: over the budget anywhere, rank 0
  * refuses with guard.c's message and the least budget that would stream. Collective. */
 static mb_err refuse_small(const mb_comm *c, double budget, double need, const char *extra) {
@@ -607,10 +624,10 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
     s->stream = st;
     st->ds = s->ds;
     st->ncol = s->ncol;
-    /* The solvers read float64 rows whatever the dtype, in memory as streamed. */
-    int solver = mb__solve_wanted(job);
-    st->dt =
-        job->dtype && strcmp(job->dtype, "float32") == 0 && !solver ? MB_DTYPE_F32 : MB_DTYPE_F64;
+    /* The solvers and the network read float64 rows whatever the dtype, in memory as streamed. */
+    int solver = mb__solve_wanted(job), mlp = mb__job_model_type(job) == MB_MODEL_MLP;
+    st->dt = job->dtype && strcmp(job->dtype, "float32") == 0 && !solver && !mlp ? MB_DTYPE_F32
+                                                                                 : MB_DTYPE_F64;
     mb_shard_bounds(s->n, c->rank, c->size, &s->lo, &s->hi);
     st->lo = s->lo;
     int64_t m = s->hi - s->lo;
@@ -633,15 +650,17 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
     int64_t k_est = t != MB_MODEL_SOFTMAX ? 1 : job->model.classes > 0 ? job->model.classes : 16;
     /* Mini-batches: this epoch's order and the next one's (train.c, threads.c), 48 bytes a
      * training row (at most m) and 16 a batch. */
-    int minibatch = job->batch.size > 0 && job->batch.size < s->n_train && !solver;
-    /* Mini-batches, threads and the solvers work on the standardized copy as on the in-memory
-     * shard. */
-    int need_copy = minibatch || job->threads > 1 || solver;
+    int minibatch = job->batch.size > 0 && job->batch.size < s->n_train && !solver && !mlp;
+    /* Mini-batches, threads, the solvers and the network work on the standardized copy as on the
+     * in-memory shard. */
+    int need_copy = minibatch || job->threads > 1 || solver || mlp;
     double orders = minibatch ? 48.0 * (double)m +
                                     16.0 * (double)(mb_batch_count(s->n_train, job->batch.size) + 1)
                               : 0.0;
     if (solver) orders = solver_bytes(job, s->ncol, k_est); /* their own buffers instead */
-    const char *extra = !solver ? (minibatch ? ", besides the epoch orders, 48 bytes a row" : "")
+    if (mlp) orders = mlp_bytes(job, s->ncol, k_est, m, s->n_train);
+    const char *extra = mlp       ? ", besides the epoch order and a batch's rows and activations"
+                        : !solver ? (minibatch ? ", besides the epoch orders, 48 bytes a row" : "")
                         : strcmp(job->optimizer.type, "newton") == 0
                             ? ", besides newton's Hessian and its row buffers"
                             : ", besides lbfgs's history";
@@ -800,10 +819,12 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
                 "cannot be made (%s); set io.stream_cache to a directory with room for it, or %s",
                 c->rank,
                 solver      ? job->optimizer.type
+                : mlp       ? "an mlp"
                 : minibatch ? "a mini-batch job"
                             : "a job with threads",
                 (double)s->mt * (double)(s->d * mb_dtype_size(st->dt) + 8) / 1048576.0, cwhy,
                 solver      ? "use a gradient optimizer with batch.size \"full\""
+                : mlp       ? "raise io.memory_budget to hold the data"
                 : minibatch ? "use batch.size \"full\""
                             : "set threads to 1");
         else
@@ -835,9 +856,9 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
                 "once in %lld to %lld blocks of %lld rows into a copy in %s (deleted, mapped from "
                 "the page cache); %s; rank 0 holds %.0f KiB\n",
                 path, (long long)info[0], (long long)-info[1], (long long)st->bt, cdir,
-                solver      ? "the solver reads the copy"
-                : minibatch ? "mini-batches gather their rows from the copy"
-                            : "full-batch epochs read the copy",
+                solver             ? "the solver reads the copy"
+                : minibatch || mlp ? "mini-batches gather their rows from the copy"
+                                   : "full-batch epochs read the copy",
                 held / 1024.0);
         else
             printf("mbatch: streaming %s: over io.memory_budget, full-batch epochs read %lld to "

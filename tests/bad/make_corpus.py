@@ -126,7 +126,8 @@ data_case("huge", r"huge\.h5 declares 10000000000000 rows x 64 columns: .* over 
 good("budget.h5", n=1000, d=8)
 # A reproducible job cannot stream (its microblocks are cut from the whole shard): refused.
 data_case("over_budget", r"budget\.h5 declares 1000 rows x 8 columns: .* over io\.memory_budget.*"
-          r"covers linear models trained by gradient steps, lbfgs or newton, and \"reproducible\"",
+          r"covers the gradient optimizers \(linear models and the mlp\), lbfgs and newton, "
+          r"and \"reproducible\"",
           job={"dataset": {"path": "budget.h5"}, "io": {"memory_budget": 100000},
                "batch": {"size": 100}, "reproducible": True})
 
