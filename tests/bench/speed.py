@@ -275,7 +275,7 @@ if sgd_ok:
         out("scikit-learn lbfgs did not reach 1e-4 of the optimal loss in 199 iterations")
 
 # Streaming (io.memory_budget a quarter of the data): tests/bench/stream.sh on the same file.
-out("# streaming vs in-memory, full batch and B=4096 (tests/bench/stream.sh)")
+out("# streaming vs in-memory, full batch, B=4096 and lbfgs (tests/bench/stream.sh)")
 for line in subprocess.run(["bash", os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                  "stream.sh"), build],
                            capture_output=True, text=True).stdout.splitlines():

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # stream.sh - streaming mode against in-memory mode: full-batch and B = 4096 mini-batch logistic
-# epochs on the 1,000,000 x 64 file of speed.py, in memory and with io.memory_budget = a quarter of
-# the data (N x (D + 1) x 8 bytes), float64 and float32, 1 and 2 ranks. Prints one line per case with the
-# median epoch time (epochs 2..), samples/s and streamed / in-memory. The file sits in the page
-# cache (it is read once before the runs), so this measures the reader's copy and the overlap,
-# not a disk.
+# epochs and lbfgs iterations on the 1,000,000 x 64 file of speed.py, in memory and with
+# io.memory_budget = a quarter of the data (N x (D + 1) x 8 bytes), float64 and float32 (lbfgs
+# reads float64 rows whatever the dtype: float64 only), 1 and 2 ranks. Prints one line per case
+# with the median epoch (iteration) time, epochs 2.., samples/s and streamed / in-memory. The file
+# sits in the page cache (it is read once before the runs), so this measures the reader's copy and
+# the overlap, not a disk.
 #   tests/bench/stream.sh BUILD_DIR [EPOCHS] [REPEATS]
 set -euo pipefail
 build=$(cd "${1:?usage: stream.sh BUILD_DIR [EPOCHS] [REPEATS]}" && pwd)
@@ -27,13 +28,18 @@ printf '{"dataset": {"path": "%s"}, "model": {"type": "logistic", "l2": 1e-4},
 echo "stream.sh: $rows x $cols logistic, $epochs epochs x $repeats runs, budget" \
     "$budget bytes (a quarter of $((rows * (cols + 1) * 8)) bytes of data), file in the page" \
     "cache; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-for batch in full 4096; do
+for batch in full 4096 lbfgs; do
 for dtype in float64 float32; do
+    [ $batch = lbfgs ] && [ $dtype = float32 ] && continue
     for np in 1 2; do
         for r in $(seq "$repeats"); do
             for mode in mem str; do
                 set -- --set dtype=$dtype --set run_dir="$mode-$dtype-$np-$r"
-                [ $batch = full ] || set -- "$@" --set batch.size=$batch
+                case $batch in
+                full) ;;
+                lbfgs) set -- "$@" --set optimizer.type=lbfgs --set optimizer.tol=1e-12 ;;
+                *) set -- "$@" --set batch.size=$batch ;;
+                esac
                 [ $mode = str ] && set -- "$@" --set io.memory_budget=$budget
                 mpirun -n $np "$build/mbatch" train job.json --quiet "$@" >"$mode-$dtype-$np-$r.log"
             done
@@ -51,9 +57,10 @@ def med(mode):
     return float(np.median(t)), n
 m, n = med("mem")
 s, _ = med("str")
-print("batch=%-4s %-7s %d rank%s  in-memory %7.1f ms/epoch %6.1f M samples/s   streamed %7.1f "
+label = "lbfgs" if batch == "lbfgs" else "batch=" + batch
+print("%-10s %-7s %d rank%s  in-memory %7.1f ms/epoch %6.1f M samples/s   streamed %7.1f "
       "ms/epoch %6.1f M samples/s   streamed/in-memory %.2f"
-      % (batch, dtype, int(np_), " " if np_ == "1" else "s", m * 1e3, n / m / 1e6, s * 1e3,
+      % (label, dtype, int(np_), " " if np_ == "1" else "s", m * 1e3, n / m / 1e6, s * 1e3,
          n / s / 1e6, s / m))
 PY
     done
