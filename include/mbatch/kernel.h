@@ -9,8 +9,9 @@
  * g += r x, eight rows at a time (their dots, each row read from start to end so the hardware
  * prefetcher streams it; their residuals four lanes at a time with the kernel's own exp and log1p;
  * then g updated in one pass over the eight rows). The dot of a row sums element j into lane j % 4
- * of accumulator (j / 4) % 2 with fused multiply-adds (a partial last group of four padded with
- * zeros), then the two accumulators lane by lane and the lanes as (l0 + l1) + (l2 + l3); the pass
+ * of accumulator (j / 4) % 4 with fused multiply-adds (a partial last group of four padded with
+ * zeros), then the accumulators lane by lane as (a0 + a1) + (a2 + a3) and the lanes as
+ * (l0 + l1) + (l2 + l3); the pass
  * sets g[j] = g[j] + (p + s) with p = r0 x0[j] followed by three fused multiply-adds for rows 1-3,
  * s the same over rows 4-7 (a short block is padded with its first row and a residual of 0). The
  * AVX2 path and the portable path do exactly these operations, so their results are the same bits
