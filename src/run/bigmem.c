@@ -2,8 +2,10 @@
 #define _DEFAULT_SOURCE /* madvise, MADV_HUGEPAGE */
 #include "bigmem.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "shared.h"
 
@@ -17,4 +19,13 @@ void *mb__alloc_rows(size_t bytes, const char *what) {
     (void)madvise(p, bytes, MADV_HUGEPAGE);
 #endif
     return p;
+}
+
+void mb__release_tail(void *p, size_t used, size_t total) {
+    long pg = sysconf(_SC_PAGESIZE);
+    if (!p || pg <= 0 || used >= total) return;
+    uintptr_t a = (uintptr_t)p + used, b = (uintptr_t)p + total, page = (uintptr_t)pg;
+    a = (a + page - 1) / page * page;
+    b = b / page * page;
+    if (b > a) (void)madvise((void *)a, b - a, MADV_DONTNEED);
 }

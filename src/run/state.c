@@ -173,8 +173,8 @@ mb_err mb__load(const mb_comm *c, const mb_job *job, mb__state *s, int have_prep
     MB_TRY(mb_agree(c, err, NULL));
     s->d = mb_pre_width(s->ncol, s->ck.ncat);
     /* Without one-hot columns the raw rows are the features: the training rows move up in
-     * place (the raw buffer becomes the training shard, its tail unused when there is a
-     * validation split), instead of a second copy of the shard in fresh memory. */
+     * place (the raw buffer becomes the training shard, its tail, the validation rows' share,
+     * released below), instead of a second copy of the shard in fresh memory. */
     int in_place = s->d == s->ncol;
     double *src = raw;
     if (in_place) raw = NULL; /* s->Xtr owns it from here */
@@ -199,6 +199,10 @@ mb_err mb__load(const mb_comm *c, const mb_job *job, mb__state *s, int have_prep
     }
     free(raw);
     raw = NULL;
+    /* In place, the validation rows' share at the end of the shard is no longer needed. */
+    if (in_place)
+        mb__release_tail(s->Xtr, sizeof(double) * (size_t)(s->mt * s->d),
+                         sizeof(double) * (size_t)(m * s->ncol));
 
     if (!have_prep && !s->raw_features) {
         double *acc = calloc((size_t)s->d * 2 + 1, sizeof *acc);
