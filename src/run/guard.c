@@ -4,11 +4,23 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Bytes one rank holds per row of the file: the raw row and label, the expanded and the shuffled
- * copies of its features (doubles), with the expanded width counted as at least the raw one. */
-static double bytes_per_row(const mb_dataset *ds) {
-    double cols = (double)mb_dataset_ncol(ds) + 1;
-    return 8.0 * cols * 3.0;
+#include "trees.h"
+
+/* Bytes one rank holds per row of the file at its peak, as doubles of the row and its label.
+ * Numeric columns: the raw rows become the training shard in place (state.c), and the validation
+ * rows, a float32 copy or an mlp's batch add less than a second copy; 64 bytes more for the
+ * labels, the split and a mini-batch's epoch orders (48 bytes). One-hot columns need the raw and
+ * the expanded rows at once, the exact solver a column-major copy, trees their own structures:
+ * three copies, the expanded width counted as at least the raw one. */
+static double bytes_per_row(const mb_job *job, const mb_dataset *ds) {
+    int64_t ncol = mb_dataset_ncol(ds);
+    double cols = (double)ncol + 1, copies = 2.0;
+    if (mb__is_tree_model(job->model.type ? job->model.type : "") ||
+        (job->optimizer.type && strcmp(job->optimizer.type, "exact") == 0))
+        copies = 3.0;
+    for (int64_t j = 0; j < ncol && copies < 3.0; j++)
+        if (mb_dataset_is_categorical(ds, j)) copies = 3.0;
+    return 8.0 * cols * copies + 64.0;
 }
 
 mb_err mb__check_memory_budget(const mb_comm *c, const mb_job *job, const mb_dataset *ds) {
@@ -23,7 +35,7 @@ mb_err mb__check_memory_budget(const mb_comm *c, const mb_job *job, const mb_dat
     }
     /* The ranks of one node share its memory; rank 0's node holds local_size shards. */
     double rows = (double)mb_dataset_rows(ds);
-    double per_node = rows / c->size * c->local_size * bytes_per_row(ds);
+    double per_node = rows / c->size * c->local_size * bytes_per_row(job, ds);
     if (per_node <= budget) return MB_OK;
     return mb_error_set(MB_EDATA,
                         "%s declares %.0f rows x %lld columns: loading it on %d rank%s would take "
