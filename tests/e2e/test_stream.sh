@@ -39,7 +39,7 @@ job cols.json '{"dataset": {"path": "cols.h5", "group": "/data",
   "features": ["x3", "x0", "x4", "x1"], "target": "y"}, "model": {"type": "logistic"},
   "optimizer": {"type": "sgd", "lr": 0.5}, "batch": {"size": "full"}, "epochs": 5}'
 
-# A budget far under the in-memory need (rows x (columns + 1) x 24 bytes) that still holds the
+# A budget far under the in-memory need (rows x ((columns + 1) x 16 + 64) bytes) that still holds the
 # validation rows: 80 kB + 20 kB per rank, blocks of a few dozen to a few hundred rows, at least 4 per rank.
 pair() { # [BUDGET=bytes] pair NAME NP JOB [--set ...]: the in-memory and the streamed run
     local name=$1 np=$2 jf=$3
