@@ -110,7 +110,7 @@ static const key_def KEYS[] = {
      "a failed checkpoint write (disk full, I/O error): fail (exit 3) or warn and go on"},
     {"io.memory_budget", K_INT, F(io.memory_budget), 0, "0", NULL, 0, 9e18,
      "bytes of memory per node the loaded data may take (0: the node's physical memory); over "
-     "it, the gradient optimizers (linear models and the mlp), lbfgs and newton stream each "
+     "it, the gradient optimizers (linear models and the mlp) and the solvers stream each "
      "rank's rows from the file block by block (same results; all but full-batch linear models "
      "use a standardized copy, io.stream_cache), other jobs are refused before anything is "
      "read"},

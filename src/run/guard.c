@@ -10,13 +10,14 @@
  * Numeric columns: the raw rows become the training shard in place (state.c), and the validation
  * rows, a float32 copy or an mlp's batch add less than a second copy; 64 bytes more for the
  * labels, the split and a mini-batch's epoch orders (48 bytes). One-hot columns need the raw and
- * the expanded rows at once, the exact solver a column-major copy, trees their own structures:
+ * the expanded rows at once, the qr solver a column-major copy, trees their own structures:
  * three copies, the expanded width counted as at least the raw one. */
 static double bytes_per_row(const mb_job *job, const mb_dataset *ds) {
     int64_t ncol = mb_dataset_ncol(ds);
     double cols = (double)ncol + 1, copies = 2.0;
     if (mb__is_tree_model(job->model.type ? job->model.type : "") ||
-        (job->optimizer.type && strcmp(job->optimizer.type, "exact") == 0))
+        (job->optimizer.type && strcmp(job->optimizer.type, "exact") == 0 &&
+         job->optimizer.solver && strcmp(job->optimizer.solver, "qr") == 0))
         copies = 3.0;
     for (int64_t j = 0; j < ncol && copies < 3.0; j++)
         if (mb_dataset_is_categorical(ds, j)) copies = 3.0;

@@ -94,10 +94,11 @@ static void why_not(const mb_job *job, const mb__state *s, char *why, size_t n) 
                  "model.type \"mlp\" gathers its mini-batches from the standardized copy, and "
                  "io.stream_cache is \"none\"; set io.stream_cache to a directory (the default "
                  "is the run directory)");
-    else if (mb__solve_wanted(job) && strcmp(job->optimizer.type, "exact") == 0)
+    else if (mb__solve_wanted(job) && strcmp(job->optimizer.type, "exact") == 0 &&
+             job->optimizer.solver && strcmp(job->optimizer.solver, "qr") == 0)
         snprintf(why, n,
-                 "optimizer.type \"exact\" factors the whole shard in memory; use \"lbfgs\" "
-                 "or \"newton\" (they stream) or a gradient optimizer (sgd, momentum, adam, ...)");
+                 "optimizer.solver \"qr\" factors the whole shard in memory; use \"cholesky\" "
+                 "(the default; it streams)");
     else if (mb__solve_wanted(job) && no_copy)
         snprintf(why, n,
                  "optimizer.type \"%s\" reads the standardized copy, and io.stream_cache is "
@@ -153,8 +154,8 @@ mb_err mb__stream_check(const mb_comm *c, const mb_job *job, const mb__state *s,
             mb_error_clear();
             err = mb_error_set(MB_EDATA,
                                "%s; streaming (reading the shard block by block) covers "
-                               "the gradient optimizers (linear models and the mlp), lbfgs "
-                               "and newton, and %s",
+                               "the gradient optimizers (linear models and the mlp) and the "
+                               "solvers, and %s",
                                msg, why);
         }
         return mb_agree(c, err, NULL);
@@ -502,11 +503,11 @@ out:
     return err;
 }
 
-/* What a streamed lbfgs or newton job holds besides the blocks: newton the Hessian, its
+/* What a streamed solver holds besides the blocks: newton and exact (cholesky) the Hessian, its
  * factorization's copy and the row buffers of its updates (solve_run.c), lbfgs its history. */
 static double solver_bytes(const mb_job *job, int64_t d, int64_t k) {
     double np = (double)mb_model_nparam(d, k), p1 = (double)d + 1;
-    if (strcmp(job->optimizer.type, "newton") == 0)
+    if (strcmp(job->optimizer.type, "lbfgs") != 0) /* newton, exact (cholesky) */
         return 8.0 * (3.0 * np * np + (double)(k * (k + 1) / 2) * p1 * p1 +
                       2.0 * fmin(2048.0, fmax(64.0, (double)(1 << 21) / p1)) * (p1 + (double)k));
     return 8.0 * np * (2.0 * (double)job->optimizer.history + 6.0);
@@ -661,8 +662,8 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
     if (mlp) orders = mlp_bytes(job, s->ncol, k_est, m, s->n_train);
     const char *extra = mlp       ? ", besides the epoch order and a batch's rows and activations"
                         : !solver ? (minibatch ? ", besides the epoch orders, 48 bytes a row" : "")
-                        : strcmp(job->optimizer.type, "newton") == 0
-                            ? ", besides newton's Hessian and its row buffers"
+                        : strcmp(job->optimizer.type, "lbfgs") != 0
+                            ? ", besides the solver's Hessian and its row buffers"
                             : ", besides lbfgs's history";
     double span_est = 32.0 * (double)m / fmax((double)m - mv_est, 1.0) + 16;
     double least =

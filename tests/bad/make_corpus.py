@@ -126,7 +126,7 @@ data_case("huge", r"huge\.h5 declares 10000000000000 rows x 64 columns: .* over 
 good("budget.h5", n=1000, d=8)
 # A reproducible job cannot stream (its microblocks are cut from the whole shard): refused.
 data_case("over_budget", r"budget\.h5 declares 1000 rows x 8 columns: .* over io\.memory_budget.*"
-          r"covers the gradient optimizers \(linear models and the mlp\), lbfgs and newton, "
+          r"covers the gradient optimizers \(linear models and the mlp\) and the solvers, "
           r"and \"reproducible\"",
           job={"dataset": {"path": "budget.h5"}, "io": {"memory_budget": 100000},
                "batch": {"size": 100}, "reproducible": True})

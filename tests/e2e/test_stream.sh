@@ -4,10 +4,11 @@
 # chunked, gzip-compressed copy), both with the standardized copy (io.stream_cache, the default:
 # written once, mapped) and without it (io.stream_cache=none: every epoch reads the blocks again);
 # mini-batch jobs (float64/float32, shuffled rows or blocks, logistic/softmax, matrix or columns
-# layout), threads, the lbfgs and newton solvers and the mlp use the standardized copy with the
-# same bitwise result; a streamed resume, full batch or mid-epoch mini-batch, equals an
-# uninterrupted run; an unwritable cache directory falls back with a warning (full batch) or stops
-# the job (mini-batch); jobs that cannot stream and budgets too small to stream are refused.
+# layout), threads, the lbfgs, newton and exact (cholesky) solvers and the mlp use the
+# standardized copy with the same bitwise result; a streamed resume, full batch or mid-epoch
+# mini-batch, equals an uninterrupted run; an unwritable cache directory falls back with a warning
+# (full batch) or stops the job (mini-batch); jobs that cannot stream and budgets too small to
+# stream are refused.
 source "$(dirname "$0")/lib.sh"
 
 "$MBATCH" gen --kind logistic --rows 6000 --cols 6 --seed 4 --out lg.h5 >/dev/null
@@ -96,6 +97,9 @@ done
 BUDGET=300000 pair "lbfgs32-np2" 2 lg.json --set optimizer.type=lbfgs --set dtype=float32
 BUDGET=700000 pair "newton-np2" 2 lg.json --set optimizer.type=newton --set optimizer.tol=1e-10
 BUDGET=300000 pair "lbfgssm-np2" 2 sm.json --set optimizer.type=lbfgs
+for np in 1 2; do
+    BUDGET=600000 pair "exact-np$np" "$np" ln.json --set optimizer.type=exact
+done
 grep -q "the solver reads the copy" lbfgs-np2.log || fail "lbfgs: no note"
 # The network gathers its mini-batches from the copy too (float64 whatever the dtype).
 for np in 1 2 3; do
@@ -173,18 +177,19 @@ assert r < 1e-12, r
 PY
 
 # Refusals: a mini-batch job without the standardized copy (none asked for, or none possible),
-# threads, mlp or lbfgs without it, the exact solver, and a budget too small even to stream.
-expect 2 "over io\.memory_budget.*streaming .* covers the gradient optimizers \(linear models and the mlp\), lbfgs and newton, and batch\.size 100 is a mini-batch.*io\.stream_cache is \"none\"" \
+# threads, mlp or lbfgs without it, the qr solver, and a budget too small even to stream.
+expect 2 "over io\.memory_budget.*streaming .* covers the gradient optimizers \(linear models and the mlp\) and the solvers, and batch\.size 100 is a mini-batch.*io\.stream_cache is \"none\"" \
     2 train lg.json --set run_dir=bad1 --set io.memory_budget=120000 --set batch.size=100 \
     --set io.stream_cache=none
 expect 2 "rank [01]: a mini-batch job streams from a standardized copy .* cannot be made \(not-a-dir/x: cannot create directory" \
     2 train lg.json --set run_dir=bad4 --set io.memory_budget=410000 --set batch.size=100 \
     --set io.stream_cache=not-a-dir/x
-expect 2 "over io\.memory_budget.*streaming .* covers the gradient optimizers \(linear models and the mlp\), lbfgs and newton, and threads 2 share the standardized copy, and io\.stream_cache is \"none\"" \
+expect 2 "over io\.memory_budget.*streaming .* covers the gradient optimizers \(linear models and the mlp\) and the solvers, and threads 2 share the standardized copy, and io\.stream_cache is \"none\"" \
     2 train lg.json --set run_dir=bad6 --set io.memory_budget=120000 --set threads=2 \
     --set io.stream_cache=none
-expect 2 "over io\.memory_budget.*streaming .* covers the gradient optimizers \(linear models and the mlp\), lbfgs and newton, and optimizer\.type \"exact\" factors the whole shard" \
-    2 train ln.json --set run_dir=bad2 --set io.memory_budget=120000 --set optimizer.type=exact
+expect 2 "over io\.memory_budget.*streaming .* covers the gradient optimizers \(linear models and the mlp\) and the solvers, and optimizer\.solver \"qr\" factors the whole shard" \
+    2 train ln.json --set run_dir=bad2 --set io.memory_budget=120000 --set optimizer.type=exact \
+    --set optimizer.solver=qr
 expect 2 "over io\.memory_budget.*model\.type \"mlp\" gathers its mini-batches from the standardized copy, and io\.stream_cache is \"none\"" \
     2 train mlp.json --set run_dir=bad8 --set io.memory_budget=450000 --set io.stream_cache=none
 expect 2 "over io\.memory_budget.*optimizer\.type \"lbfgs\" reads the standardized copy, and io\.stream_cache is \"none\"" \
