@@ -598,6 +598,8 @@ static int build_cache(mb__stream *st, const char *dir, int64_t mt, mb_err *err,
         }
         r += sl->rows;
     }
+    /* A rank without training rows maps a page of nothing: its copy exists, empty. */
+    if (len == 0) len = ftruncate(fd, 64) == 0 ? 64 : 0;
     void *p = !*err && len > 0 ? mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
     if (*err || p == MAP_FAILED) {
         if (!*err) snprintf(why, nwhy, "cannot map the copy in %s: %s", dir, strerror(errno));
