@@ -129,10 +129,6 @@ perm_inv_range_body(const mb_perm *p, uint64_t x0, int64_t count, uint64_t *out)
     for (; i < count; i++) out[i] = mb_perm_inv(p, x0 + (uint64_t)i);
 }
 
-static void perm_inv_range_plain(const mb_perm *p, uint64_t x0, int64_t count, uint64_t *out) {
-    perm_inv_range_body(p, x0, count, out);
-}
-
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target("avx512f,avx512dq,avx512vl"))) static void
 perm_inv_range_avx512(const mb_perm *p, uint64_t x0, int64_t count, uint64_t *out) {
@@ -147,5 +143,5 @@ void mb_perm_inv_range(const mb_perm *p, uint64_t x0, int64_t count, uint64_t *o
         return;
     }
 #endif
-    perm_inv_range_plain(p, x0, count, out);
+    perm_inv_range_body(p, x0, count, out);
 }

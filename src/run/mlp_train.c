@@ -146,8 +146,7 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
     if (o->resume) MB_TRY(mb__try_resume(c, job, &s, &resumed));
     MB_TRY(mb__load(c, job, &s, resumed));
     /* The training rows: the shard, or a streamed shard's float64 standardized copy. */
-    const double *Xt = s.Xtr, *yt = s.ytr;
-    if (s.stream) Xt = mb__stream_rows(s.stream, &yt);
+    const double *yt, *Xt = mb__train_rows(&s, &yt);
     MB_TRY(mb_agree(c, mb__mlp_from_job(job, s.d, s.k, &m), NULL));
     int64_t ncls = m.head == MB_MODEL_SOFTMAX ? s.k : 2;
     int weighted = 0;

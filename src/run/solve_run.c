@@ -50,14 +50,6 @@ static void solver_free(solver *v) {
     mb_grid_free(&v->grid);
 }
 
-/* The training rows: the shard, or a streamed shard's standardized copy (float64 for the
- * solvers, stream.c). */
-static void set_rows(solver *v, const mb__state *s) {
-    v->X = s->Xtr;
-    v->y = s->ytr;
-    if (s->stream) v->X = mb__stream_rows(s->stream, &v->y);
-}
-
 /* Collective. */
 static mb_err solver_init(solver *v, const mb_comm *c, const mb_job *job, const mb__state *s) {
     memset(v, 0, sizeof *v);
@@ -72,7 +64,7 @@ static mb_err solver_init(solver *v, const mb_comm *c, const mb_job *job, const 
     v->n = (double)s->n_train;
     v->l2 = job->model.l2;
     v->grid.ctxt = -1;
-    set_rows(v, s);
+    v->X = mb__train_rows(s, &v->y);
     v->pkt = mb__alloc(sizeof(double) * (size_t)(v->np + 1), "the gradient");
     v->work = mb__alloc(sizeof(double) * (size_t)mb_model_work_size(v->k), "the model workspace");
     mb_err err = mb_agree(c, mb_error_code(), NULL);
@@ -650,7 +642,7 @@ mb_err mb__gap_record(const mb_comm *c, const mb_job *job, const mb__state *s,
     v.c = c;
     v.job = job;
     v.s = s;
-    set_rows(&v, s);
+    v.X = mb__train_rows(s, &v.y);
     v.t = mb__job_model_type(job);
     v.d = s->d;
     v.k = s->k;

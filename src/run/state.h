@@ -37,7 +37,7 @@ typedef struct mb__state {
     struct mb_superacc *sacc;
     double *gpart;
     /* Streaming (stream.h): set by mb__load when the data exceeds io.memory_budget; then Xtr and
-     * ytr stay NULL and epochs read the standardized copy (mb__stream_rows) or, without one,
+     * ytr stay NULL and epochs read the standardized copy (mb__train_rows) or, without one,
      * take the full-batch gradient from mb__stream_grad. */
     struct mb__stream *stream;
 } mb__state;

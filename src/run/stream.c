@@ -81,49 +81,57 @@ struct mb__stream {
 /* ---------------------------------------------------------------------------------------------
  * Which jobs stream */
 
+/* What reads the standardized copy as its shard: everything but full-batch gradient steps on one
+ * thread, which can also stream block by block (mb__stream_grad). */
+typedef enum { COPY_NONE, COPY_MINIBATCH, COPY_THREADS, COPY_SOLVER, COPY_MLP } copy_user;
+
+static copy_user copy_user_of(const mb_job *job, int64_t n_train) {
+    if (mb__job_model_type(job) == MB_MODEL_MLP) return COPY_MLP;
+    if (mb__solve_wanted(job)) return COPY_SOLVER;
+    if (job->batch.size > 0 && job->batch.size < n_train) return COPY_MINIBATCH;
+    return job->threads > 1 ? COPY_THREADS : COPY_NONE;
+}
+
+/* What such a job can do instead of making the copy. */
+static const char *const COPY_INSTEAD[] = {"", "use batch.size \"full\"", "set threads to 1",
+                                           "use a gradient optimizer with batch.size \"full\"",
+                                           "raise io.memory_budget to hold the data"};
+
 /* Empty when the job can stream; otherwise why not and what to change. */
 static void why_not(const mb_job *job, const mb__state *s, char *why, size_t n) {
     int64_t n_train = s->n - mb_split_nval(s->n, job->dataset.validation_fraction);
     const char *mt = job->model.type ? job->model.type : "";
     int no_copy = job->io.stream_cache && strcmp(job->io.stream_cache, "none") == 0;
+    copy_user u = copy_user_of(job, n_train);
     why[0] = '\0';
     if (mb__is_tree_model(mt))
         snprintf(why, n, "model.type \"%s\" grows trees from the whole shard", mt);
-    else if (mb__job_model_type(job) == MB_MODEL_MLP && no_copy)
-        snprintf(why, n,
-                 "model.type \"mlp\" gathers its mini-batches from the standardized copy, and "
-                 "io.stream_cache is \"none\"; set io.stream_cache to a directory (the default "
-                 "is the run directory)");
     else if (mb__solve_wanted(job) && strcmp(job->optimizer.type, "exact") == 0 &&
              job->optimizer.solver && strcmp(job->optimizer.solver, "qr") == 0)
         snprintf(why, n,
                  "optimizer.solver \"qr\" factors the whole shard in memory; use \"cholesky\" "
                  "(the default; it streams)");
-    else if (mb__solve_wanted(job) && no_copy)
-        snprintf(why, n,
-                 "optimizer.type \"%s\" reads the standardized copy, and io.stream_cache is "
-                 "\"none\"; set io.stream_cache to a directory (the default is the run "
-                 "directory)",
-                 job->optimizer.type);
     else if (job->reproducible)
         snprintf(why, n,
                  "\"reproducible\": true cuts the shard into microblocks in memory; "
                  "set it to false");
-    else if (job->batch.size > 0 && job->batch.size < n_train && no_copy)
+    else if (u != COPY_NONE && no_copy) {
+        char who[128];
+        if (u == COPY_MLP)
+            snprintf(who, sizeof who, "model.type \"mlp\" gathers its mini-batches from");
+        else if (u == COPY_SOLVER)
+            snprintf(who, sizeof who, "optimizer.type \"%s\" reads", job->optimizer.type);
+        else if (u == COPY_MINIBATCH)
+            snprintf(who, sizeof who,
+                     "batch.size %lld is a mini-batch, whose rows are gathered at every step from",
+                     (long long)job->batch.size);
+        else
+            snprintf(who, sizeof who, "threads %lld share", (long long)job->threads);
         snprintf(why, n,
-                 "batch.size %lld is a mini-batch, whose rows are gathered from across the shard "
-                 "at every step out of the standardized copy, and io.stream_cache is \"none\"; "
-                 "set io.stream_cache to a directory (the default is the run directory) or use "
-                 "batch.size \"full\"",
-                 (long long)job->batch.size);
-    else if (job->threads > 1 && no_copy)
-        snprintf(why, n,
-                 "threads %lld share the standardized copy, and io.stream_cache is \"none\" (a "
-                 "rank reading the blocks every epoch computes on one thread beside its reader); "
-                 "set io.stream_cache to a directory (the default is the run directory) or "
-                 "threads to 1",
-                 (long long)job->threads);
-    else if (job->report_gap)
+                 "%s the standardized copy, and io.stream_cache is \"none\"; set "
+                 "io.stream_cache to a directory (the default is the run directory) or %s",
+                 who, COPY_INSTEAD[u]);
+    } else if (job->report_gap)
         snprintf(why, n, "report_gap computes the optimum from the whole shard; turn it off");
     else
         for (int64_t j = 0; j < s->ncol; j++)
@@ -370,9 +378,10 @@ static void release_blocks(mb__stream *st) {
     }
 }
 
-const void *mb__stream_rows(const mb__stream *st, const double **y) {
-    *y = st->cache ? st->cache_y : NULL;
-    return st->cache;
+const void *mb__train_rows(const mb__state *s, const double **y) {
+    const mb__stream *st = s->stream;
+    *y = !st ? s->ytr : st->cache ? st->cache_y : NULL;
+    return !st ? (const void *)s->Xtr : st->cache;
 }
 
 void mb__stream_free(mb__stream *st) {
@@ -627,17 +636,18 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
     s->stream = st;
     st->ds = s->ds;
     st->ncol = s->ncol;
-    /* The solvers and the network read float64 rows whatever the dtype, in memory as streamed. */
-    int solver = mb__solve_wanted(job), mlp = mb__job_model_type(job) == MB_MODEL_MLP;
-    st->dt = job->dtype && strcmp(job->dtype, "float32") == 0 && !solver && !mlp ? MB_DTYPE_F32
-                                                                                 : MB_DTYPE_F64;
+    /* The split, as mb__load makes it. The solvers and the network read float64 rows whatever
+     * the dtype, in memory as streamed. */
+    s->n_val = mb_split_nval(s->n, job->dataset.validation_fraction);
+    s->n_train = s->n - s->n_val;
+    copy_user u = copy_user_of(job, s->n_train);
+    st->dt = job->dtype && strcmp(job->dtype, "float32") == 0 && u != COPY_SOLVER && u != COPY_MLP
+                 ? MB_DTYPE_F32
+                 : MB_DTYPE_F64;
     mb_shard_bounds(s->n, c->rank, c->size, &s->lo, &s->hi);
     st->lo = s->lo;
     int64_t m = s->hi - s->lo;
 
-    /* The split, as mb__load makes it. */
-    s->n_val = mb_split_nval(s->n, job->dataset.validation_fraction);
-    s->n_train = s->n - s->n_val;
     /* Before anything of the shard's size is allocated: the validation rows and the split alone
      * (about their expected count) must fit this rank's share. */
     double budget = (double)job->io.memory_budget;
@@ -651,30 +661,32 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
      * up (more validation rows, wider blocks, 16 classes) so that it does stream. Short of that,
      * the exact count below decides. */
     int64_t k_est = t != MB_MODEL_SOFTMAX ? 1 : job->model.classes > 0 ? job->model.classes : 16;
-    /* Mini-batches: this epoch's order and the next one's (train.c, threads.c), 48 bytes a
-     * training row (at most m) and 16 a batch. */
-    int minibatch = job->batch.size > 0 && job->batch.size < s->n_train && !solver && !mlp;
-    /* Mini-batches, threads, the solvers and the network work on the standardized copy as on the
-     * in-memory shard. */
-    int need_copy = minibatch || job->threads > 1 || solver || mlp;
-    double orders = minibatch ? 48.0 * (double)m +
-                                    16.0 * (double)(mb_batch_count(s->n_train, job->batch.size) + 1)
-                              : 0.0;
-    if (solver) orders = solver_bytes(job, s->ncol, k_est); /* their own buffers instead */
-    if (mlp) orders = mlp_bytes(job, s->ncol, k_est, m, s->n_train);
-    const char *extra = mlp       ? ", besides the epoch order and a batch's rows and activations"
-                        : !solver ? (minibatch ? ", besides the epoch orders, 48 bytes a row" : "")
-                        : strcmp(job->optimizer.type, "lbfgs") != 0
-                            ? ", besides the solver's Hessian and its row buffers"
-                            : ", besides lbfgs's history";
+    /* What the job holds besides the blocks: a mini-batch's epoch orders (this one and the
+     * next, train.c and threads.c: 48 bytes a training row, at most m, and 16 a batch), a
+     * solver's or the mlp's own buffers. */
+    double own_bytes = 0;
+    const char *extra = "";
+    if (u == COPY_MINIBATCH) {
+        own_bytes =
+            48.0 * (double)m + 16.0 * (double)(mb_batch_count(s->n_train, job->batch.size) + 1);
+        extra = ", besides the epoch orders, 48 bytes a row";
+    } else if (u == COPY_SOLVER) {
+        own_bytes = solver_bytes(job, s->ncol, k_est);
+        extra = strcmp(job->optimizer.type, "lbfgs") != 0
+                    ? ", besides the solver's Hessian and its row buffers"
+                    : ", besides lbfgs's history";
+    } else if (u == COPY_MLP) {
+        own_bytes = mlp_bytes(job, s->ncol, k_est, m, s->n_train);
+        extra = ", besides the epoch order and a batch's rows and activations";
+    }
     double span_est = 32.0 * (double)m / fmax((double)m - mv_est, 1.0) + 16;
     double least =
         (mv_est * 1.05 + 16) * (8.0 * (double)s->ncol + 8) + (double)m + 8.0 * (double)s->ncol * 4 +
         64.0 * (double)mb_model_nparam(s->ncol, k_est) +
         8.0 * (double)mb_kernel_work_size(s->ncol, k_est) +
         2.0 * (span_est * 16.0 * (double)(s->ncol + 1) + 16.0 * (8.0 * (double)s->ncol + 8)) +
-        orders;
-    double floor_need = mv_est * 0.9 * (8.0 * (double)s->ncol + 8) + (double)m + orders;
+        own_bytes;
+    double floor_need = mv_est * 0.9 * (8.0 * (double)s->ncol + 8) + (double)m + own_bytes;
     MB_TRY(refuse_small(c, budget, floor_need > share ? least * (double)c->local_size : 0, extra));
     st->isval_own = mb__alloc((size_t)m + 1, "the split");
     if (st->isval_own)
@@ -714,7 +726,7 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
     int64_t nparam_est = mb_model_nparam(s->d, s->k > 0 ? s->k : 1);
     double fixed = (double)s->mv * (double)(8 * s->d + 8) + (double)m + 8.0 * (double)s->d * 4 +
                    8.0 * (double)nparam_est * 8 +
-                   8.0 * (double)mb_kernel_work_size(s->d, s->k > 0 ? s->k : 1) + orders;
+                   8.0 * (double)mb_kernel_work_size(s->d, s->k > 0 ? s->k : 1) + own_bytes;
     err = mb_dataset_blocks_open(s->ds, &st->blocks);
     const char *why = NULL;
     if (!err) st->dir = mb_dataset_blocks_direct(st->blocks, &why);
@@ -815,26 +827,22 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
     char cwhy[MB_ERRMSG_MAX] = "";
     if (strcmp(cdir, "none") != 0 && build_cache(st, cdir, s->mt, &err, cwhy, sizeof cwhy) != 0 &&
         !err) {
-        if (need_copy) /* rows from anywhere in the shard, or threads sharing them */
+        if (u != COPY_NONE) { /* rows from anywhere in the shard, or threads sharing them */
+            static const char *const noun[] = {"", "a mini-batch job", "a job with threads", "",
+                                               "an mlp"};
             err = mb_error_set(
                 MB_EDATA,
                 "rank %d: %s streams from a standardized copy of the rank's rows (%.3g MiB), which "
                 "cannot be made (%s); set io.stream_cache to a directory with room for it, or %s",
-                c->rank,
-                solver      ? job->optimizer.type
-                : mlp       ? "an mlp"
-                : minibatch ? "a mini-batch job"
-                            : "a job with threads",
+                c->rank, u == COPY_SOLVER ? job->optimizer.type : noun[u],
                 (double)s->mt * (double)(s->d * mb_dtype_size(st->dt) + 8) / 1048576.0, cwhy,
-                solver      ? "use a gradient optimizer with batch.size \"full\""
-                : mlp       ? "raise io.memory_budget to hold the data"
-                : minibatch ? "use batch.size \"full\""
-                            : "set threads to 1");
-        else
+                COPY_INSTEAD[u]);
+        } else {
             fprintf(stderr,
                     "mbatch: warning: rank %d: streaming without a standardized copy (%s); every "
                     "epoch standardizes the blocks again\n",
                     c->rank, cwhy);
+        }
     }
     if (st->cache) release_blocks(st); /* the epochs read only the copy */
     MB_TRY(mb_agree(c, err, NULL));
@@ -859,9 +867,10 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
                 "once in %lld to %lld blocks of %lld rows into a copy in %s (deleted, mapped from "
                 "the page cache); %s; rank 0 holds %.0f KiB\n",
                 path, (long long)info[0], (long long)-info[1], (long long)st->bt, cdir,
-                solver             ? "the solver reads the copy"
-                : minibatch || mlp ? "mini-batches gather their rows from the copy"
-                                   : "full-batch epochs read the copy",
+                u == COPY_SOLVER ? "the solver reads the copy"
+                : u == COPY_MINIBATCH || u == COPY_MLP
+                    ? "mini-batches gather their rows from the copy"
+                    : "full-batch epochs read the copy",
                 held / 1024.0);
         else
             printf("mbatch: streaming %s: over io.memory_budget, full-batch epochs read %lld to "

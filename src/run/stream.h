@@ -31,16 +31,16 @@ mb_err mb__stream_check(const mb_comm *c, const mb_job *job, const mb__state *s,
  * reader thread. Collective. */
 mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int have_prep);
 
-/* Without a standardized copy (mb__stream_rows gives NULL): g[0 .. nparam) += the gradient over
+/* Without a standardized copy (mb__train_rows gives NULL): g[0 .. nparam) += the gradient over
  * all of this rank's training rows, block by block (stored as the job's dtype); *loss = the summed
  * loss. A read error on this rank is returned (the caller agrees on it). Not collective. */
 mb_err mb__stream_grad(mb__stream *st, mb_model_type t, const double *theta, double *g,
                        double *work, double *loss);
 
-/* The standardized copy's training rows ([rows][d] in the job's dtype, the rank's training rows
- * in order, as the in-memory shard) and *y their labels; NULL without a copy. Epochs use it as the
- * in-memory shard (a streamed mini-batch or threads job always has one: mb__stream_load refuses
- * otherwise). */
-const void *mb__stream_rows(const mb__stream *st, const double **y);
+/* The rank's training rows ([mt][d], in order) and *y their labels: the in-memory shard (float64),
+ * or for a streamed shard its standardized copy (the job's dtype; float64 for the solvers and the
+ * mlp). NULL for a streamed shard without a copy, which only full-batch gradient jobs may be:
+ * mb__stream_load refuses the others. */
+const void *mb__train_rows(const mb__state *s, const double **y);
 
 void mb__stream_free(mb__stream *st); /* NULL-safe; stops and joins the reader thread */

@@ -149,11 +149,10 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     /* The kernel gathers each batch's rows by index (mb_kernel_grad), so X is read once per
      * epoch at every batch size; float32 storage halves that traffic. */
     mb_dtype dt = job->dtype && strcmp(job->dtype, "float32") == 0 ? MB_DTYPE_F32 : MB_DTYPE_F64;
-    const void *Xs = s.Xtr;
-    const double *ytr = s.ytr;
-    /* A streamed shard's standardized copy serves as the in-memory one (mini-batches, threads);
-     * without a copy, full-batch epochs stream block by block (mb__stream_grad). */
-    if (s.stream) Xs = mb__stream_rows(s.stream, &ytr);
+    /* The shard, or a streamed shard's standardized copy; without a copy (NULL), full-batch
+     * epochs stream block by block (mb__stream_grad). */
+    const double *ytr;
+    const void *Xs = mb__train_rows(&s, &ytr);
     if (dt == MB_DTYPE_F32 && !s.stream) { /* a streamed shard is narrowed block by block */
         x32 = mb__alloc_rows(sizeof(float) * (size_t)(s.mt * s.d), "the float32 training shard");
         if (x32) {
