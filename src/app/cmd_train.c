@@ -1,4 +1,5 @@
 /* cmd_train.c - `mbatch train`: rank 0 reads the job, every rank trains. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,11 +97,15 @@ int mb_cmd_train(int argc, char **argv) {
         if (err) {
             fprintf(stderr, "mbatch: %s\n", mb_error_message());
         } else if (!quiet) {
+            /* A job without validation rows has no validation loss (NaN in metrics.h5). */
+            char val[64] = "";
+            if (!isnan(res.val_loss))
+                snprintf(val, sizeof val, ", validation loss %.6g", res.val_loss);
             printf("mbatch: done: %lld epochs, %lld steps in %.2f s (%.4g samples/s); final "
-                   "train loss %.6g, validation loss %.6g\n"
+                   "train loss %.6g%s\n"
                    "mbatch: model   %s/model.h5\nmbatch: metrics %s/metrics.h5\n",
                    (long long)res.epochs, (long long)res.steps, res.seconds, res.samples_per_s,
-                   res.train_loss, res.val_loss, job->run_dir, job->run_dir);
+                   res.train_loss, val, job->run_dir, job->run_dir);
         }
     }
     mb_job_free(job);

@@ -16,6 +16,11 @@ for np in 1 4; do
     mb "$np" train full.json --quiet --set run_dir=mb$np --set batch.size=256 \
         --set optimizer.momentum=0.9 --set optimizer.lr=0.1
 done
+# The closing line names the validation loss only when there are validation rows.
+mb 2 train full.json --set run_dir=said --set epochs=2 >said.txt
+grep -qE "final train loss [0-9.]+, validation loss [0-9.]+$" said.txt || fail "$(cat said.txt)"
+mb 2 train full.json --set run_dir=said0 --set epochs=2 --set dataset.validation_fraction=0 >said.txt
+grep -qE "final train loss [0-9.]+$" said.txt || fail "no validation rows: $(cat said.txt)"
 
 "$PYTHON" - <<'PY'
 import numpy as np
