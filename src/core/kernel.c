@@ -318,6 +318,15 @@ MB_AVX2 void prefetch_group(const void *X, int f32, const double *y, const int64
     }
 }
 
+/* Gathered row idx[k], a block ahead, from L2 into L1, unless it continues a run of consecutive
+ * rows (those the hardware prefetcher brings in on its own; fetching them too costs a third). */
+MB_AVX2 void prefetch_next_block_row(const void *X, int f32, const int64_t *idx, int64_t k,
+                                     int64_t rows, int64_t d, int64_t rowbytes) {
+    if (k >= rows || idx[k] == idx[k - 1] + 1) return;
+    const char *x = row_ptr(X, f32, idx[k], d);
+    for (int64_t o = 0; o < rowbytes; o += 64) _mm_prefetch(x + o, _MM_HINT_T0);
+}
+
 MB_AVX2 double grad_k1_avx2_body(mb_model_type type, const void *X, int f32, const double *y,
                                  const int64_t *idx, int64_t rows, int64_t d, const double *theta,
                                  double *g) {
@@ -327,7 +336,9 @@ MB_AVX2 double grad_k1_avx2_body(mb_model_type type, const void *X, int f32, con
      * row the next sixteen (a burst of misses keeps more of them in flight than one row at a
      * time: 70 vs 78-81 ns a row float64, 42 vs 50-53 float32 for scattered rows on this VM).
      * Rows that continue a run of consecutive rows (batch.shuffle_block) past its first sixteen
-     * are left to the hardware prefetcher, which streams them faster. */
+     * are left to the hardware prefetcher, which streams them faster. Each scattered row is
+     * also moved on into L1 a block (eight rows) before its dot, so that the dot's loads do not
+     * wait on L2 (scattered rows, 1M x 64: float64 62-64 -> 54-59 ns a row, float32 42 -> 34). */
     if (idx) prefetch_group(X, f32, y, idx, 0, rows, d, rowbytes);
     /* Eight rows at a time: their dots (each row read start to end, into L1), their residuals
      * as two independent vectors, then g updated in one pass while the rows are still in L1.
@@ -352,6 +363,7 @@ MB_AVX2 double grad_k1_avx2_body(mb_model_type type, const void *X, int f32, con
                 continue;
             }
             int64_t row = idx ? idx[i0 + q] : i0 + q;
+            if (idx) prefetch_next_block_row(X, f32, idx, i0 + q + BLK, rows, d, rowbytes);
             xc[q] = row_ptr(X, f32, row, d);
             ys[q] = y[row];
             v[q] = dot_lanes(xc[q], f32, theta, d);
