@@ -1,6 +1,9 @@
 /* bind.c - bind this node's ranks to their slots of the placement plan, and report where every
  * rank runs. */
+#define _GNU_SOURCE /* cpu_set_t, pthread_attr_setaffinity_np */
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +12,63 @@
 #include "mbatch/place.h"
 #include "place_internal.h"
 
-/* The GPU and the origin of the binding chosen by the last mb_place_bind of this process. */
-static struct { char gpu[64], busid[32], how[32]; } placed;
+/* The GPU and the origin of the binding chosen by the last mb_place_bind of this process, and
+ * the PUs of the node bound to no local rank (nspare 0: none). */
+static struct {
+    char gpu[64], busid[32], how[32];
+    cpu_set_t spare;
+    int nspare;
+    char spare_list[64];
+} placed;
+
+/* placed.spare: the PUs this node allows that no local rank is bound to, whoever bound them
+ * (mbatch, the launcher; unbound ranks take them all). Collective over c. */
+static void find_spare(hwloc_topology_t topo, const mb_comm *c) {
+    cpu_set_t mine, *all = calloc((size_t)c->local_size, sizeof *all);
+    CPU_ZERO(&mine);
+    if (sched_getaffinity(0, sizeof mine, &mine) != 0) /* then count every PU as in use */
+        for (int pu = 0; pu < CPU_SETSIZE; pu++) CPU_SET(pu, &mine);
+    MPI_Comm node;
+    MB_MPI(MPI_Comm_split_type(c->comm, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &node));
+    int ok = all != NULL;
+    MB_MPI(MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, node));
+    if (ok)
+        MB_MPI(MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE,
+                             node));
+    MB_MPI(MPI_Comm_free(&node));
+    hwloc_bitmap_t free_pus = ok ? hwloc_bitmap_dup(hwloc_topology_get_allowed_cpuset(topo)) : NULL;
+    if (free_pus) {
+        int pu;
+        hwloc_bitmap_foreach_begin(pu, free_pus) {
+            int used = pu >= CPU_SETSIZE;
+            for (int r = 0; r < c->local_size && !used; r++) used = CPU_ISSET(pu, &all[r]);
+            if (used) hwloc_bitmap_clr(free_pus, (unsigned)pu);
+        }
+        hwloc_bitmap_foreach_end();
+        CPU_ZERO(&placed.spare);
+        hwloc_bitmap_foreach_begin(pu, free_pus) {
+            CPU_SET(pu, &placed.spare);
+            placed.nspare++;
+        }
+        hwloc_bitmap_foreach_end();
+        if (placed.nspare)
+            hwloc_bitmap_list_snprintf(placed.spare_list, sizeof placed.spare_list, free_pus);
+        hwloc_bitmap_free(free_pus);
+    }
+    free(all);
+}
+
+int mb_place_helper_thread(pthread_t *tid, void *(*fn)(void *), void *arg) {
+    if (!placed.nspare) return pthread_create(tid, NULL, fn, arg);
+    pthread_attr_t attr;
+    int rc = pthread_attr_init(&attr);
+    if (rc != 0) return rc;
+    rc = pthread_attr_setaffinity_np(&attr, sizeof placed.spare, &placed.spare);
+    if (rc == 0) rc = pthread_create(tid, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    /* Should the spare PUs be out of reach after all, the helper runs where the rank does. */
+    return rc == 0 ? 0 : pthread_create(tid, NULL, fn, arg);
+}
 
 /* host, binding, cores and NUMA nodes of the current binding, from a loaded topology. */
 static void describe(hwloc_topology_t topo, mb_place_info *out) {
@@ -188,6 +246,7 @@ mb_err mb_place_bind(const mb_comm *world, const char *policy, int respect_launc
                      strerror(errno));
     }
     MB_TRY(mb_agree(c, err, NULL));
+    find_spare(t->topo, c);
     if (report) {
         set_host(&mine.info);
         describe(t->topo, &mine.info);
@@ -213,7 +272,13 @@ mb_err mb_place_bind(const mb_comm *world, const char *policy, int respect_launc
         }
         MB_TRY(mb_agree(c, err, NULL));
         mb_gather(c, &mine, sizeof mine, all, 0);
-        if (c->rank == 0) print_report(all, c->size, mb_bind_name(pol));
+        if (c->rank == 0) {
+            print_report(all, c->size, mb_bind_name(pol));
+            if (placed.nspare)
+                printf("mbatch: %s: PUs %s run no rank; the ranks' helper threads (the next "
+                       "epoch's order, the stream reader) run there\n",
+                       mine.info.host, placed.spare_list);
+        }
     }
 out:
     free(all);

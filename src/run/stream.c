@@ -15,6 +15,7 @@
 
 #include "mbatch/model.h"
 #include "mbatch/partition.h"
+#include "mbatch/place.h"
 #include "mbatch/preprocess.h"
 #include "guard.h"
 #include "io/fsutil.h"
@@ -849,7 +850,7 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
     /* The reader thread: only with pread; HDF5 stays on the main thread. */
     if (st->dir && !st->cache) {
         if (pthread_mutex_init(&st->mu, NULL) != 0 || pthread_cond_init(&st->cv, NULL) != 0 ||
-            pthread_create(&st->thread, NULL, reader_main, st) != 0)
+            mb_place_helper_thread(&st->thread, reader_main, st) != 0)
             err =
                 mb_error_set(MB_EENV, "rank %d: cannot start the stream's reader thread", c->rank);
         else

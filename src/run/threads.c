@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "mbatch/partition.h"
+#include "mbatch/place.h"
 #include "mbatch/error.h"
 #include "shared.h"
 
@@ -228,7 +229,7 @@ int mb__ahead_order(mb__ahead *a, int64_t e, int64_t epochs, int64_t **order, in
     a->epoch = -1;
     if (e + 1 >= epochs) return 0;
     a->epoch = e + 1;
-    if (pthread_create(&a->tid, NULL, ahead_main, a) != 0) {
+    if (mb_place_helper_thread(&a->tid, ahead_main, a) != 0) {
         a->epoch = -1; /* computed in the foreground next time */
         return -1;
     }

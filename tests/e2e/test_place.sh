@@ -135,6 +135,30 @@ mb 2 train j.json --set run_dir=launcher >out.txt 2>err.txt || fail "train: $(ca
 grep -qE "^ +1 +[^ ]+ +[0-9]+ +[0-9]+ +(launcher|mbatch (core|gpu))" out.txt ||
     fail "no report: $(cat out.txt)"
 check_ranks launcher
+spare_check() { # RUN_DIR OUT NPROC: the PUs reported free of ranks (for their helper threads)
+    "$PYTHON" - "$@" <<'PY'
+import re, sys, h5py
+run, out, nproc = sys.argv[1], open(sys.argv[2]).read(), int(sys.argv[3])
+def pus(s):
+    v = set()
+    for part in s.split(","):
+        a, _, b = part.partition("-")
+        v |= set(range(int(a), int(b or a) + 1))
+    return v
+with h5py.File(run + "/metrics.h5", "r") as f:
+    bound = set().union(*(pus(x.decode()) for x in f["ranks"][()]["binding"]))
+m = re.search(r"^mbatch: [^:]+: PUs ([0-9,-]+) run no rank", out, re.M)
+spare = pus(m.group(1)) if m else set()
+# Every PU of the machine is a rank's or spare, never both.
+assert not spare & bound and len(spare | bound) == nproc, (spare, bound, nproc)
+print("ok: %s: ranks on PUs %s, helpers on %s" % (run, sorted(bound), sorted(spare) or "theirs"))
+PY
+}
+spare_check launcher out.txt "$(nproc)"
+mb 1 train j.json --set run_dir=alone --set batch.size=100 >out.txt 2>err.txt ||
+    fail "train alone: $(cat err.txt)"
+grep -q "run no rank" out.txt || fail "one rank on $(nproc) PUs left none spare: $(cat out.txt)"
+spare_check alone out.txt "$(nproc)"
 mb 2 train j.json --set run_dir=forced --set placement.respect_launcher=false >out.txt 2>err.txt ||
     fail "train respect_launcher=false: $(cat err.txt)"
 grep -qE "^ +1 +[^ ]+ +[0-9]+ +[0-9]+ +mbatch (core|gpu)" out.txt ||
