@@ -43,5 +43,11 @@ double mb_kernel_grad(mb_model_type type, const void *X, mb_dtype dt, const doub
                       const int64_t *idx, int64_t rows, int64_t d, int64_t k, const double *theta,
                       double *g, double *work);
 
+/* Rows idx[0 .. n) of X ([*][d] of dt) into out ([n][d] float64), and their labels y[idx[i]]
+ * into yout unless y is NULL. Scattered rows are requested several rows ahead, so their misses
+ * overlap instead of following one another. */
+void mb_gather_rows(const void *X, mb_dtype dt, const double *y, const int64_t *idx, int64_t n,
+                    int64_t d, double *out, double *yout);
+
 /* Copy n doubles into dt storage (float32: rounded to nearest). dst may not overlap src. */
 void mb_dtype_store(mb_dtype dt, const double *src, int64_t n, void *dst);

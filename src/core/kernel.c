@@ -28,6 +28,34 @@ void mb_dtype_store(mb_dtype dt, const double *src, int64_t n, void *dst) {
     }
 }
 
+/* How many rows ahead mb_gather_rows requests a scattered row, into L2 (prefetcht1): 1M x 64
+ * float64, rows shuffled one by one, B = 256: 150 ns a row without, 54-58 with (into L1,
+ * prefetcht0: 96-114). */
+enum { GATHER_AHEAD = 8 };
+
+void mb_gather_rows(const void *X, mb_dtype dt, const double *y, const int64_t *idx, int64_t n,
+                    int64_t d, double *out, double *yout) {
+    int f32 = dt == MB_DTYPE_F32;
+    int64_t rowbytes = d * mb_dtype_size(dt);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t k = i + GATHER_AHEAD;
+        /* Rows that continue a run of consecutive rows are the hardware prefetcher's. */
+        if (k < n && idx[k] != idx[k - 1] + 1) {
+            const char *p = (const char *)X + idx[k] * rowbytes;
+            for (int64_t o = 0; o < rowbytes; o += 64) __builtin_prefetch(p + o, 0, 2);
+            if (y) __builtin_prefetch(y + idx[k], 0, 3);
+        }
+        double *o = out + i * d;
+        if (f32) {
+            const float *x = (const float *)X + idx[i] * d;
+            for (int64_t j = 0; j < d; j++) o[j] = x[j];
+        } else {
+            memcpy(o, (const double *)X + idx[i] * d, sizeof(double) * (size_t)d);
+        }
+        if (y) yout[i] = y[idx[i]];
+    }
+}
+
 /* The logistic residual and loss of one row, written as a fixed sequence of IEEE operations
  * (no libm) so that four rows at a time in AVX2 lanes give exactly the same bits:
  * e = e^-|z| (2^k times a degree-13 polynomial, e = 0 below 2^-1021, where it no longer shows
@@ -428,14 +456,12 @@ double mb_kernel_grad(mb_model_type type, const void *X, mb_dtype dt, const doub
     double *Xc = work, *yc = work + MB_MODEL_CHUNK * d, *w = yc + MB_MODEL_CHUNK, loss = 0;
     for (int64_t r0 = 0; r0 < rows; r0 += MB_MODEL_CHUNK) {
         int64_t c = rows - r0 < MB_MODEL_CHUNK ? rows - r0 : MB_MODEL_CHUNK;
-        for (int64_t i = 0; i < c; i++) {
-            int64_t row = idx ? idx[r0 + i] : r0 + i;
-            const void *x = row_ptr(X, f32, row, d);
-            if (f32)
-                for (int64_t j = 0; j < d; j++) Xc[i * d + j] = ((const float *)x)[j];
-            else
-                memcpy(Xc + i * d, x, sizeof(double) * (size_t)d);
-            yc[i] = y[row];
+        if (idx) {
+            mb_gather_rows(X, dt, y, idx + r0, c, d, Xc, yc);
+        } else { /* float32 rows in place (float64 ones went to mb_model_grad above) */
+            const float *x = (const float *)X + r0 * d;
+            for (int64_t j = 0; j < c * d; j++) Xc[j] = x[j];
+            memcpy(yc, y + r0, sizeof(double) * (size_t)c);
         }
         loss += mb_model_grad(type, Xc, yc, c, d, k, theta, g, w);
     }

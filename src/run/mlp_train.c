@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mbatch/kernel.h"
 #include "mbatch/metrics.h"
 #include "mbatch/optim.h"
 #include "mbatch/partition.h"
@@ -273,11 +274,7 @@ mb_err mb__train_mlp(const mb_comm *c, const mb_job *job, const mb_train_opts *o
         for (int64_t b = e == first_epoch ? start_batch : 0; b < nb; b++) {
             int64_t r0 = s.boff[b], r1 = s.boff[b + 1];
             double t0 = mb_wtime();
-            for (int64_t i = r0; i < r1; i++) {
-                memcpy(s.Xperm + (i - r0) * s.d, Xt + s.order[i] * s.d,
-                       sizeof(double) * (size_t)s.d);
-                s.yperm[i - r0] = yt[s.order[i]];
-            }
+            mb_gather_rows(Xt, MB_DTYPE_F64, yt, s.order + r0, r1 - r0, s.d, s.Xperm, s.yperm);
             memset(g, 0, sizeof(double) * (size_t)ntr);
             /* Batch norm reduces inside the step; the gradient's buckets start as the backward
              * pass finishes them (job->allreduce_bucket), the rest and the loss follow. */
