@@ -18,7 +18,7 @@ static struct {
     char gpu[64], busid[32], how[32];
     cpu_set_t spare;
     int nspare;
-    char spare_list[64];
+    char spare_list[256];
 } placed;
 
 /* placed.spare: the PUs this node allows that no local rank is bound to, whoever bound them
