@@ -119,3 +119,13 @@ mb_err mb_place_bind(const mb_comm *c, const char *policy, int respect_launcher,
  * otherwise share it with its helper (1 rank on 2 cores, B = 256: epochs 82-86 -> 68-73 ms).
  * Elsewhere the helper runs where the rank does. */
 int mb_place_helper_thread(pthread_t *tid, void *(*fn)(void *), void *arg);
+
+/* pthread_create(tid, NULL, fn, arg) for thread t (1 .. threads-1; 0 is the rank's own) of the
+ * `threads` that compute this rank's gradient. Where the rank runs, unless the rank has fewer
+ * PUs than threads (as when a launcher binds each rank to one core) and the node has spare PUs
+ * (see above): then on one PU of its own, the rank's first, then spare ones. */
+int mb_place_worker_thread(pthread_t *tid, void *(*fn)(void *), void *arg, int threads, int t);
+
+/* How many PUs a rank's `threads` gradient threads may use (as mb_place_worker_thread places
+ * them), listed into list when it is not NULL; `threads` itself before any mb_place_bind. */
+int mb_place_worker_pus(int threads, char *list, size_t size);

@@ -16,8 +16,9 @@
  * the PUs of the node bound to no local rank (nspare 0: none). */
 static struct {
     char gpu[64], busid[32], how[32];
-    cpu_set_t spare;
-    int nspare;
+    cpu_set_t mine, spare; /* this rank's PUs; the node's PUs no local rank is bound to */
+    int nspare, known;     /* known: mine and spare were found */
+    int local_rank;
     char spare_list[256];
 } placed;
 
@@ -36,6 +37,9 @@ static void find_spare(hwloc_topology_t topo, const mb_comm *c) {
         MB_MPI(MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE,
                              node));
     MB_MPI(MPI_Comm_free(&node));
+    placed.mine = mine;
+    placed.known = 1;
+    placed.local_rank = c->local_rank;
     hwloc_bitmap_t free_pus = ok ? hwloc_bitmap_dup(hwloc_topology_get_allowed_cpuset(topo)) : NULL;
     if (free_pus) {
         int pu;
@@ -67,6 +71,56 @@ int mb_place_helper_thread(pthread_t *tid, void *(*fn)(void *), void *arg) {
     if (rc == 0) rc = pthread_create(tid, &attr, fn, arg);
     pthread_attr_destroy(&attr);
     /* Should the spare PUs be out of reach after all, the helper runs where the rank does. */
+    return rc == 0 ? 0 : pthread_create(tid, NULL, fn, arg);
+}
+
+/* The PUs for a rank's `threads` gradient threads: the rank's own, and the node's spare ones
+ * too when the rank has fewer than threads. */
+static cpu_set_t worker_pus(int threads) {
+    cpu_set_t set = placed.mine;
+    if (CPU_COUNT(&set) < threads) CPU_OR(&set, &set, &placed.spare);
+    return set;
+}
+
+int mb_place_worker_pus(int threads, char *list, size_t size) {
+    if (!placed.known) return threads; /* not placed: nothing known to be short */
+    cpu_set_t set = worker_pus(threads);
+    if (list && size) {
+        size_t len = 0;
+        list[0] = 0;
+        for (int pu = 0; pu < CPU_SETSIZE && len < size; pu++)
+            if (CPU_ISSET(pu, &set))
+                len += (size_t)snprintf(list + len, size - len, "%s%d", len ? "," : "", pu);
+    }
+    return CPU_COUNT(&set);
+}
+
+/* The index-th PU of set (counting from 0), or -1. */
+static int nth_pu(const cpu_set_t *set, int index) {
+    for (int pu = 0; pu < CPU_SETSIZE; pu++)
+        if (CPU_ISSET(pu, set) && index-- == 0) return pu;
+    return -1;
+}
+
+int mb_place_worker_thread(pthread_t *tid, void *(*fn)(void *), void *arg, int threads, int t) {
+    int own = CPU_COUNT(&placed.mine);
+    if (!placed.known || own >= threads || !placed.nspare)
+        return pthread_create(tid, NULL, fn, arg);
+    /* One PU each, so that the scheduler does not keep a worker on the core of the thread that
+     * wakes it: the rank's own PUs first, then spare ones, the ranks of a node starting at
+     * different spare PUs. */
+    int pu = t < own ? nth_pu(&placed.mine, t)
+                     : nth_pu(&placed.spare,
+                              (t - own + placed.local_rank * (threads - own)) % placed.nspare);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (pu >= 0) CPU_SET(pu, &set);
+    pthread_attr_t attr;
+    int rc = pthread_attr_init(&attr);
+    if (rc != 0) return rc;
+    rc = pthread_attr_setaffinity_np(&attr, sizeof set, &set);
+    if (rc == 0) rc = pthread_create(tid, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
     return rc == 0 ? 0 : pthread_create(tid, NULL, fn, arg);
 }
 

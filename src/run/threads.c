@@ -2,8 +2,11 @@
 #include "threads.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mbatch/partition.h"
 #include "mbatch/place.h"
@@ -24,9 +27,10 @@ struct mb__pool {
     piece *pieces;
     pthread_mutex_t mu;
     pthread_cond_t go, done;
-    uint64_t gen; /* bumped per step; workers run when it changes */
-    int pending;  /* workers still computing the current step */
-    int quit;
+    _Atomic uint64_t gen; /* bumped per step; workers run when it changes */
+    _Atomic int pending;  /* workers still computing the current step */
+    _Atomic int quit;
+    int spin; /* every thread has a PU of its own: wait by spinning a while before sleeping */
     /* The current step. */
     mb_model_type type;
     const void *X;
@@ -62,22 +66,57 @@ static void run_piece(piece *pc) {
             pc->g, pc->work);
 }
 
+/* A step of 256 rows takes about 15 us, and waking a sleeping thread on another core costs as
+ * much on a VM: a thread with a PU of its own first spins for about SPIN_NS (pause loops,
+ * checking the time every 64) on what it waits for, and sleeps only after that. */
+enum { SPIN_NS = 100000 };
+
+/* Seconds on a monotonic clock (not MPI_Wtime: workers make no MPI calls). */
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Spin until *v != old (v: the step counter; also stops at quit) or, with cnt instead, until
+ * *cnt == 0 (the workers still computing), for up to SPIN_NS; whether that happened. */
+static int spin_until(mb__pool *p, _Atomic uint64_t *v, uint64_t old, _Atomic int *cnt) {
+    if (!p->spin) return 0;
+    double t_end = now_s() + SPIN_NS * 1e-9;
+    for (int i = 1;; i++) {
+        if (v ? atomic_load_explicit(v, memory_order_acquire) != old ||
+                    atomic_load_explicit(&p->quit, memory_order_acquire)
+              : atomic_load_explicit(cnt, memory_order_acquire) == 0)
+            return 1;
+        cpu_relax();
+        if (i % 64 == 0 && now_s() > t_end) return 0;
+    }
+}
+
 static void *worker(void *arg) {
     piece *pc = arg;
     mb__pool *p = pc->pool;
     uint64_t seen = 0;
     for (;;) {
-        pthread_mutex_lock(&p->mu);
-        while (p->gen == seen && !p->quit) pthread_cond_wait(&p->go, &p->mu);
-        if (p->quit) {
+        if (!spin_until(p, &p->gen, seen, NULL)) {
+            pthread_mutex_lock(&p->mu);
+            while (atomic_load(&p->gen) == seen && !atomic_load(&p->quit))
+                pthread_cond_wait(&p->go, &p->mu);
             pthread_mutex_unlock(&p->mu);
-            return NULL;
         }
-        seen = p->gen;
-        pthread_mutex_unlock(&p->mu);
+        if (atomic_load(&p->quit)) return NULL;
+        seen = atomic_load(&p->gen);
         run_piece(pc);
+        /* The last one wakes the rank's thread (under the lock: it may be about to sleep). */
         pthread_mutex_lock(&p->mu);
-        if (--p->pending == 0) pthread_cond_signal(&p->done);
+        if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) == 1)
+            pthread_cond_signal(&p->done);
         pthread_mutex_unlock(&p->mu);
     }
 }
@@ -118,8 +157,18 @@ mb__pool *mb__pool_create(const mb__state *s, const mb_comm *c, uint64_t seed, i
                              "a thread's workspace");
         if (!pc->g || !pc->work) goto fail;
     }
+    char pus[256];
+    int npus = mb_place_worker_pus(nthreads, pus, sizeof pus);
+    p->spin = npus >= nthreads;
+    if (npus < nthreads && c->local_rank == 0)
+        fprintf(stderr,
+                "mbatch: warning: rank %d: threads = %d, but the rank's threads can run only on "
+                "PU%s %s: they share %s; give each rank %d cores (mpirun --map-by slot:PE=%d, "
+                "srun --cpus-per-task=%d) or set placement.respect_launcher = false\n",
+                c->rank, nthreads, npus == 1 ? "" : "s", pus, npus == 1 ? "it" : "them", nthreads,
+                nthreads, nthreads);
     for (int t = 1; t < nthreads; t++) {
-        if (pthread_create(&p->pieces[t].tid, NULL, worker, &p->pieces[t]) != 0) {
+        if (mb_place_worker_thread(&p->pieces[t].tid, worker, &p->pieces[t], nthreads, t) != 0) {
             mb_error_set(MB_EENV, "rank %d: cannot start thread %d of %d", c->rank, t, nthreads);
             goto fail;
         }
@@ -137,14 +186,16 @@ double mb__pool_grad(mb__pool *p, mb_model_type type, const void *X, mb_dtype dt
     pthread_mutex_lock(&p->mu);
     p->type = type, p->X = X, p->dt = dt, p->y = y, p->idx = idx, p->rows = rows;
     p->d = d, p->k = k, p->theta = theta;
-    p->pending = p->n - 1;
-    p->gen++;
+    atomic_store(&p->pending, p->n - 1);
+    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release); /* publishes the step */
     pthread_cond_broadcast(&p->go);
     pthread_mutex_unlock(&p->mu);
     run_piece(&p->pieces[0]);
-    pthread_mutex_lock(&p->mu);
-    while (p->pending > 0) pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    if (!spin_until(p, NULL, 0, &p->pending)) {
+        pthread_mutex_lock(&p->mu);
+        while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+    }
     /* In thread order, as the ranks' sums are added: ((g0 + g1) + g2) ... */
     double loss = p->pieces[0].loss;
     memcpy(g, p->pieces[0].g, sizeof(double) * (size_t)p->nparam);
@@ -160,7 +211,7 @@ void mb__pool_free(mb__pool *p) {
     if (!p) return;
     if (p->pieces) {
         pthread_mutex_lock(&p->mu);
-        p->quit = 1;
+        atomic_store(&p->quit, 1);
         pthread_cond_broadcast(&p->go);
         pthread_mutex_unlock(&p->mu);
         for (int t = 1; t <= p->started; t++) pthread_join(p->pieces[t].tid, NULL);

@@ -37,6 +37,42 @@ mb 1 train val.json --quiet --set run_dir=v1x1
 mb 1 train val.json --quiet --set run_dir=v1x4 --set threads=4
 expect 1 "threads" 1 train ints.json --set threads=0 --set run_dir=bad
 
+# Where the threads run. mpirun binds each of <= 2 ranks to one core: a rank's second thread
+# goes to a PU no rank is bound to, a PU of its own, when the machine has one; when it has none,
+# the rank says that its threads share its core.
+# Full batch: no helper thread computes epoch orders, the only other threads are the gradient's.
+if [ "$(nproc)" -ge 2 ]; then
+    "$MBATCH" gen --kind logistic --rows 200000 --cols 32 --seed 5 --out wide.h5 >/dev/null
+    job wide.json '{"dataset": {"path": "wide.h5", "validation_fraction": 0}, "epochs": 600,
+      "checkpoint": {"every_epochs": 0}}'
+    mb 1 train wide.json --quiet --set run_dir=w1x2 --set threads=2 >out.txt 2>err.txt &
+    launched=$!
+    seen=""
+    for _ in $(seq 100); do
+        pid=$(pgrep -n -x mbatch || true)
+        if [ -n "$pid" ]; then
+            main=$(sed -n 's/^Cpus_allowed_list:\t//p' "/proc/$pid/status" 2>/dev/null || true)
+            for t in /proc/"$pid"/task/*; do
+                a=$(sed -n 's/^Cpus_allowed_list:\t//p' "$t/status" 2>/dev/null || true)
+                if [ -n "$a" ] && [ -n "$main" ] && [ "$a" != "$main" ]; then seen="$main|$a"; fi
+            done
+        fi
+        [ -n "$seen" ] && break
+        sleep 0.1
+    done
+    wait "$launched" || fail "1 rank x 2 threads: $(cat err.txt)"
+    [ -n "$seen" ] || fail "1 rank x 2 threads: no thread ran apart from the rank's PUs"
+    echo "ok: 1 rank x 2 threads: the rank on PUs ${seen%%|*}, a thread on ${seen##*|}"
+    grep -q "share" err.txt && fail "1 rank x 2 threads on $(nproc) PUs: $(cat err.txt)"
+    if [ "$(nproc)" -eq 2 ]; then
+        mb 2 train ints.json --quiet --set run_dir=w2x2 --set threads=2 >out.txt 2>err.txt ||
+            fail "2 ranks x 2 threads: $(cat err.txt)"
+        grep -q "threads = 2, but the rank's threads can run only on PU [0-9]*: they share it" \
+            err.txt || fail "2 ranks x 2 threads on 2 PUs, no warning: $(cat err.txt)"
+        echo "ok: $(head -1 err.txt)"
+    fi
+fi
+
 "$PYTHON" - <<'PY'
 import h5py, numpy as np
 from mbcheck import theta
