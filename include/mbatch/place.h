@@ -126,6 +126,7 @@ int mb_place_helper_thread(pthread_t *tid, void *(*fn)(void *), void *arg);
  * (see above): then on one PU of its own, the rank's first, then spare ones. */
 int mb_place_worker_thread(pthread_t *tid, void *(*fn)(void *), void *arg, int threads, int t);
 
-/* How many PUs a rank's `threads` gradient threads may use (as mb_place_worker_thread places
- * them), listed into list when it is not NULL; `threads` itself before any mb_place_bind. */
+/* How many PUs a rank's `threads` gradient threads have to themselves (the rank's, and its
+ * share of the node's spare PUs), the PUs they may run on listed into list when it is not NULL;
+ * `threads` itself before any mb_place_bind. */
 int mb_place_worker_pus(int threads, char *list, size_t size);

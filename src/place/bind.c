@@ -18,7 +18,7 @@ static struct {
     char gpu[64], busid[32], how[32];
     cpu_set_t mine, spare; /* this rank's PUs; the node's PUs no local rank is bound to */
     int nspare, known;     /* known: mine and spare were found */
-    int local_rank;
+    int local_rank, local_size;
     char spare_list[256];
 } placed;
 
@@ -40,6 +40,7 @@ static void find_spare(hwloc_topology_t topo, const mb_comm *c) {
     placed.mine = mine;
     placed.known = 1;
     placed.local_rank = c->local_rank;
+    placed.local_size = c->local_size;
     hwloc_bitmap_t free_pus = ok ? hwloc_bitmap_dup(hwloc_topology_get_allowed_cpuset(topo)) : NULL;
     if (free_pus) {
         int pu;
@@ -92,7 +93,11 @@ int mb_place_worker_pus(int threads, char *list, size_t size) {
             if (CPU_ISSET(pu, &set))
                 len += (size_t)snprintf(list + len, size - len, "%s%d", len ? "," : "", pu);
     }
-    return CPU_COUNT(&set);
+    /* The node's ranks share the spare PUs: this rank's part of them. */
+    int own = CPU_COUNT(&placed.mine);
+    if (own >= threads) return own;
+    int extra = placed.nspare / (placed.local_size > 0 ? placed.local_size : 1);
+    return own + (extra < threads - own ? extra : threads - own);
 }
 
 /* The index-th PU of set (counting from 0), or -1. */

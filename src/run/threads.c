@@ -165,8 +165,8 @@ mb__pool *mb__pool_create(const mb__state *s, const mb_comm *c, uint64_t seed, i
                 "mbatch: warning: rank %d: threads = %d, but the rank's threads can run only on "
                 "PU%s %s: they share %s; give each rank %d cores (mpirun --map-by slot:PE=%d, "
                 "srun --cpus-per-task=%d) or set placement.respect_launcher = false\n",
-                c->rank, nthreads, npus == 1 ? "" : "s", pus, npus == 1 ? "it" : "them", nthreads,
-                nthreads, nthreads);
+                c->rank, nthreads, strchr(pus, ',') ? "s" : "", pus,
+                strchr(pus, ',') ? "them" : "it", nthreads, nthreads, nthreads);
     for (int t = 1; t < nthreads; t++) {
         if (mb_place_worker_thread(&p->pieces[t].tid, worker, &p->pieces[t], nthreads, t) != 0) {
             mb_error_set(MB_EENV, "rank %d: cannot start thread %d of %d", c->rank, t, nthreads);
