@@ -202,6 +202,20 @@ for batch, k in configs:
             % (batch, "" if batch == "full" else " shuffle_block=%d" % k, np_,
                results[("float64", batch, k, np_)] / results[("float32", batch, k, np_)]))
 
+# Threads: 1 rank x 2 threads against 2 ranks, float64, rows shuffled one by one, run back to
+# back in each round (the same rows and bits; mpirun binds each of the <= 2 ranks to one core).
+for batch in ("full", 4096, 256):
+    ep = {1: [], 2: []}
+    for r in range(repeats):
+        for np_, nt in ((2, 1), (1, 2)):
+            name = "speed-threads-%s-%dx%d" % (batch, np_, nt)
+            e, _, _ = train(np_, job(name, batch, "float64", epochs_for[batch]), name,
+                            "threads=%d" % nt)
+            ep[nt].extend(e["epoch_s"][1:-1])
+    t1, t2 = statistics.median(ep[2]), statistics.median(ep[1])
+    out("mbatch float64 batch=%s 1 rank x 2 threads: epoch %s s; 2 ranks: %s s; threads / ranks "
+        "samples/s %.2fx" % (batch, spread(ep[2]), spread(ep[1]), t2 / t1))
+
 # 5. Start-up: a 1000-row job end to end (launch, MPI, read, one epoch, model), and the set-up of
 # the 1M-row job (everything but the epochs: launch, read, standardize, final model write).
 tiny = "tiny-1000x%d.h5" % cols
