@@ -28,6 +28,20 @@ void mb_dtype_store(mb_dtype dt, const double *src, int64_t n, void *dst) {
     }
 }
 
+/* Every 64-byte line of [x, x + bytes) requested into L2 (prefetcht1) or into L1 (prefetcht0). */
+static inline void prefetch_l2(const void *x, int64_t bytes) {
+    for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch((const char *)x + o, 0, 2);
+}
+static inline void prefetch_l1(const void *x, int64_t bytes) {
+    for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch((const char *)x + o, 0, 3);
+}
+
+/* Whether gathered row idx[k] continues a run of consecutive rows: the hardware prefetcher's,
+ * which streams it faster than requests do. */
+static inline int continues_run(const int64_t *idx, int64_t k) {
+    return k > 0 && idx[k] == idx[k - 1] + 1;
+}
+
 /* How many rows ahead mb_gather_rows requests a scattered row, into L2 (prefetcht1): 1M x 64
  * float64, rows shuffled one by one, B = 256: 150 ns a row without, 54-58 with (into L1,
  * prefetcht0: 96-114). */
@@ -39,10 +53,8 @@ void mb_gather_rows(const void *X, mb_dtype dt, const double *y, const int64_t *
     int64_t rowbytes = d * mb_dtype_size(dt);
     for (int64_t i = 0; i < n; i++) {
         int64_t k = i + GATHER_AHEAD;
-        /* Rows that continue a run of consecutive rows are the hardware prefetcher's. */
-        if (k < n && idx[k] != idx[k - 1] + 1) {
-            const char *p = (const char *)X + idx[k] * rowbytes;
-            for (int64_t o = 0; o < rowbytes; o += 64) __builtin_prefetch(p + o, 0, 2);
+        if (k < n && !continues_run(idx, k)) {
+            prefetch_l2((const char *)X + idx[k] * rowbytes, rowbytes);
             if (y) __builtin_prefetch(y + idx[k], 0, 3);
         }
         double *o = out + i * d;
@@ -330,10 +342,6 @@ MB_AVX2 __m256d logistic_avx2(__m256d z, __m256d y, __m256d *r) {
     return _mm256_add_pd(_mm256_sub_pd(zp, _mm256_mul_pd(y, z)), _mm256_add_pd(lg, c));
 }
 
-MB_AVX2 void prefetch_row(const void *x, int64_t bytes) {
-    for (int64_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)x + o, _MM_HINT_T1);
-}
-
 /* Rows idx[k0 .. k0 + PF_GROUP) (those before `rows`) into L2 and their labels into L1, except
  * the rows that are PF_GROUP or more rows into a run of consecutive rows. */
 enum { PF_GROUP = 16 };
@@ -341,18 +349,16 @@ MB_AVX2 void prefetch_group(const void *X, int f32, const double *y, const int64
                             int64_t rows, int64_t d, int64_t rowbytes) {
     for (int64_t k = k0; k < k0 + PF_GROUP && k < rows; k++) {
         if (k >= PF_GROUP && idx[k] == idx[k - PF_GROUP] + PF_GROUP) continue;
-        prefetch_row(row_ptr(X, f32, idx[k], d), rowbytes);
-        _mm_prefetch((const char *)(y + idx[k]), _MM_HINT_T0);
+        prefetch_l2(row_ptr(X, f32, idx[k], d), rowbytes);
+        __builtin_prefetch(y + idx[k], 0, 3);
     }
 }
 
-/* Gathered row idx[k], a block ahead, from L2 into L1, unless it continues a run of consecutive
- * rows (those the hardware prefetcher brings in on its own; fetching them too costs a third). */
+/* Gathered row idx[k], a block ahead, from L2 into L1, unless it continues a run (requesting
+ * those too costs runs a third). */
 MB_AVX2 void prefetch_next_block_row(const void *X, int f32, const int64_t *idx, int64_t k,
                                      int64_t rows, int64_t d, int64_t rowbytes) {
-    if (k >= rows || idx[k] == idx[k - 1] + 1) return;
-    const char *x = row_ptr(X, f32, idx[k], d);
-    for (int64_t o = 0; o < rowbytes; o += 64) _mm_prefetch(x + o, _MM_HINT_T0);
+    if (k < rows && !continues_run(idx, k)) prefetch_l1(row_ptr(X, f32, idx[k], d), rowbytes);
 }
 
 MB_AVX2 double grad_k1_avx2_body(mb_model_type type, const void *X, int f32, const double *y,

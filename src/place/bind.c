@@ -12,18 +12,24 @@
 #include "mbatch/place.h"
 #include "place_internal.h"
 
-/* The GPU and the origin of the binding chosen by the last mb_place_bind of this process, and
- * the PUs of the node bound to no local rank (nspare 0: none). */
+/* The GPU and the origin of the binding chosen by the last mb_place_bind of this process; this
+ * rank's PUs and the node's PUs no local rank is bound to (known: both were found). */
 static struct {
     char gpu[64], busid[32], how[32];
-    cpu_set_t mine, spare; /* this rank's PUs; the node's PUs no local rank is bound to */
-    int nspare, known;     /* known: mine and spare were found */
-    int local_rank, local_size;
-    char spare_list[256];
+    cpu_set_t mine, spare;
+    int known, local_rank, local_size;
 } placed;
 
-/* placed.spare: the PUs this node allows that no local rank is bound to, whoever bound them
- * (mbatch, the launcher; unbound ranks take them all). Collective over c. */
+/* The PUs of set as a list ("0-3,8"). */
+static void cpus_list(const cpu_set_t *set, char *buf, size_t size) {
+    int v[CPU_SETSIZE], n = 0;
+    for (int pu = 0; pu < CPU_SETSIZE; pu++)
+        if (CPU_ISSET(pu, set)) v[n++] = pu;
+    mb__place_list(v, n, buf, size);
+}
+
+/* placed.mine and placed.spare: the PUs this node allows that no local rank is bound to,
+ * whoever bound them (mbatch, the launcher; unbound ranks take them all). Collective over c. */
 static void find_spare(hwloc_topology_t topo, const mb_comm *c) {
     cpu_set_t mine, *all = calloc((size_t)c->local_size, sizeof *all);
     CPU_ZERO(&mine);
@@ -41,62 +47,47 @@ static void find_spare(hwloc_topology_t topo, const mb_comm *c) {
     placed.known = 1;
     placed.local_rank = c->local_rank;
     placed.local_size = c->local_size;
-    hwloc_bitmap_t free_pus = ok ? hwloc_bitmap_dup(hwloc_topology_get_allowed_cpuset(topo)) : NULL;
-    if (free_pus) {
+    CPU_ZERO(&placed.spare);
+    if (ok) {
         int pu;
-        hwloc_bitmap_foreach_begin(pu, free_pus) {
+        hwloc_bitmap_foreach_begin(pu, hwloc_topology_get_allowed_cpuset(topo)) {
             int used = pu >= CPU_SETSIZE;
             for (int r = 0; r < c->local_size && !used; r++) used = CPU_ISSET(pu, &all[r]);
-            if (used) hwloc_bitmap_clr(free_pus, (unsigned)pu);
+            if (!used) CPU_SET(pu, &placed.spare);
         }
         hwloc_bitmap_foreach_end();
-        CPU_ZERO(&placed.spare);
-        hwloc_bitmap_foreach_begin(pu, free_pus) {
-            CPU_SET(pu, &placed.spare);
-            placed.nspare++;
-        }
-        hwloc_bitmap_foreach_end();
-        if (placed.nspare)
-            hwloc_bitmap_list_snprintf(placed.spare_list, sizeof placed.spare_list, free_pus);
-        hwloc_bitmap_free(free_pus);
     }
     free(all);
 }
 
-int mb_place_helper_thread(pthread_t *tid, void *(*fn)(void *), void *arg) {
-    if (!placed.nspare) return pthread_create(tid, NULL, fn, arg);
+/* pthread_create(tid, NULL, fn, arg) with the thread's affinity set to set; where the caller
+ * runs should that fail (PUs out of reach after all). */
+static int create_on(pthread_t *tid, void *(*fn)(void *), void *arg, const cpu_set_t *set) {
     pthread_attr_t attr;
     int rc = pthread_attr_init(&attr);
     if (rc != 0) return rc;
-    rc = pthread_attr_setaffinity_np(&attr, sizeof placed.spare, &placed.spare);
+    rc = pthread_attr_setaffinity_np(&attr, sizeof *set, set);
     if (rc == 0) rc = pthread_create(tid, &attr, fn, arg);
     pthread_attr_destroy(&attr);
-    /* Should the spare PUs be out of reach after all, the helper runs where the rank does. */
     return rc == 0 ? 0 : pthread_create(tid, NULL, fn, arg);
 }
 
-/* The PUs for a rank's `threads` gradient threads: the rank's own, and the node's spare ones
- * too when the rank has fewer than threads. */
-static cpu_set_t worker_pus(int threads) {
-    cpu_set_t set = placed.mine;
-    if (CPU_COUNT(&set) < threads) CPU_OR(&set, &set, &placed.spare);
-    return set;
+int mb_place_helper_thread(pthread_t *tid, void *(*fn)(void *), void *arg) {
+    if (!CPU_COUNT(&placed.spare)) return pthread_create(tid, NULL, fn, arg);
+    return create_on(tid, fn, arg, &placed.spare);
 }
 
 int mb_place_worker_pus(int threads, char *list, size_t size) {
     if (!placed.known) return threads; /* not placed: nothing known to be short */
-    cpu_set_t set = worker_pus(threads);
-    if (list && size) {
-        size_t len = 0;
-        list[0] = 0;
-        for (int pu = 0; pu < CPU_SETSIZE && len < size; pu++)
-            if (CPU_ISSET(pu, &set))
-                len += (size_t)snprintf(list + len, size - len, "%s%d", len ? "," : "", pu);
-    }
-    /* The node's ranks share the spare PUs: this rank's part of them. */
     int own = CPU_COUNT(&placed.mine);
+    if (list && size) { /* the rank's own PUs, and the spare ones when it has too few */
+        cpu_set_t set = placed.mine;
+        if (own < threads) CPU_OR(&set, &set, &placed.spare);
+        cpus_list(&set, list, size);
+    }
     if (own >= threads) return own;
-    int extra = placed.nspare / (placed.local_size > 0 ? placed.local_size : 1);
+    /* The node's ranks share the spare PUs: this rank's part of them. */
+    int extra = CPU_COUNT(&placed.spare) / (placed.local_size > 0 ? placed.local_size : 1);
     return own + (extra < threads - own ? extra : threads - own);
 }
 
@@ -108,25 +99,18 @@ static int nth_pu(const cpu_set_t *set, int index) {
 }
 
 int mb_place_worker_thread(pthread_t *tid, void *(*fn)(void *), void *arg, int threads, int t) {
-    int own = CPU_COUNT(&placed.mine);
-    if (!placed.known || own >= threads || !placed.nspare)
-        return pthread_create(tid, NULL, fn, arg);
+    int own = CPU_COUNT(&placed.mine), nspare = CPU_COUNT(&placed.spare);
+    if (!placed.known || own >= threads || !nspare) return pthread_create(tid, NULL, fn, arg);
     /* One PU each, so that the scheduler does not keep a worker on the core of the thread that
      * wakes it: the rank's own PUs first, then spare ones, the ranks of a node starting at
      * different spare PUs. */
-    int pu = t < own ? nth_pu(&placed.mine, t)
-                     : nth_pu(&placed.spare,
-                              (t - own + placed.local_rank * (threads - own)) % placed.nspare);
+    int pu = t < own
+                 ? nth_pu(&placed.mine, t)
+                 : nth_pu(&placed.spare, (t - own + placed.local_rank * (threads - own)) % nspare);
     cpu_set_t set;
     CPU_ZERO(&set);
     if (pu >= 0) CPU_SET(pu, &set);
-    pthread_attr_t attr;
-    int rc = pthread_attr_init(&attr);
-    if (rc != 0) return rc;
-    rc = pthread_attr_setaffinity_np(&attr, sizeof set, &set);
-    if (rc == 0) rc = pthread_create(tid, &attr, fn, arg);
-    pthread_attr_destroy(&attr);
-    return rc == 0 ? 0 : pthread_create(tid, NULL, fn, arg);
+    return create_on(tid, fn, arg, &set);
 }
 
 /* host, binding, cores and NUMA nodes of the current binding, from a loaded topology. */
@@ -333,10 +317,13 @@ mb_err mb_place_bind(const mb_comm *world, const char *policy, int respect_launc
         mb_gather(c, &mine, sizeof mine, all, 0);
         if (c->rank == 0) {
             print_report(all, c->size, mb_bind_name(pol));
-            if (placed.nspare)
+            if (CPU_COUNT(&placed.spare)) {
+                char lst[256];
+                cpus_list(&placed.spare, lst, sizeof lst);
                 printf("mbatch: %s: PUs %s run no rank; the ranks' helper threads (the next "
                        "epoch's order, the stream reader) run there\n",
-                       mine.info.host, placed.spare_list);
+                       mine.info.host, lst);
+            }
         }
     }
 out:

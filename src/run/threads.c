@@ -84,16 +84,23 @@ static void cpu_relax(void) {
 #endif
 }
 
-/* Spin until *v != old (v: the step counter; also stops at quit) or, with cnt instead, until
- * *cnt == 0 (the workers still computing), for up to SPIN_NS; whether that happened. */
-static int spin_until(mb__pool *p, _Atomic uint64_t *v, uint64_t old, _Atomic int *cnt) {
+/* What the threads wait for: a worker for the next step (or the end), given the last step it
+ * ran; the rank's thread for every worker to finish the current step. */
+static int step_posted(mb__pool *p, uint64_t seen) {
+    return atomic_load_explicit(&p->gen, memory_order_acquire) != seen ||
+           atomic_load_explicit(&p->quit, memory_order_acquire);
+}
+static int workers_done(mb__pool *p, uint64_t unused) {
+    (void)unused;
+    return atomic_load_explicit(&p->pending, memory_order_acquire) == 0;
+}
+
+/* Spin until ready(p, arg), for up to SPIN_NS; whether it became so. */
+static int spin_until(mb__pool *p, int (*ready)(mb__pool *, uint64_t), uint64_t arg) {
     if (!p->spin) return 0;
     double t_end = now_s() + SPIN_NS * 1e-9;
     for (int i = 1;; i++) {
-        if (v ? atomic_load_explicit(v, memory_order_acquire) != old ||
-                    atomic_load_explicit(&p->quit, memory_order_acquire)
-              : atomic_load_explicit(cnt, memory_order_acquire) == 0)
-            return 1;
+        if (ready(p, arg)) return 1;
         cpu_relax();
         if (i % 64 == 0 && now_s() > t_end) return 0;
     }
@@ -104,10 +111,9 @@ static void *worker(void *arg) {
     mb__pool *p = pc->pool;
     uint64_t seen = 0;
     for (;;) {
-        if (!spin_until(p, &p->gen, seen, NULL)) {
+        if (!spin_until(p, step_posted, seen)) {
             pthread_mutex_lock(&p->mu);
-            while (atomic_load(&p->gen) == seen && !atomic_load(&p->quit))
-                pthread_cond_wait(&p->go, &p->mu);
+            while (!step_posted(p, seen)) pthread_cond_wait(&p->go, &p->mu);
             pthread_mutex_unlock(&p->mu);
         }
         if (atomic_load(&p->quit)) return NULL;
@@ -165,8 +171,8 @@ mb__pool *mb__pool_create(const mb__state *s, const mb_comm *c, uint64_t seed, i
                 "mbatch: warning: rank %d: threads = %d, but the rank's threads can run only on "
                 "PU%s %s: they share %s; give each rank %d cores (mpirun --map-by slot:PE=%d, "
                 "srun --cpus-per-task=%d) or set placement.respect_launcher = false\n",
-                c->rank, nthreads, strchr(pus, ',') ? "s" : "", pus,
-                strchr(pus, ',') ? "them" : "it", nthreads, nthreads, nthreads);
+                c->rank, nthreads, strpbrk(pus, ",-") ? "s" : "", pus,
+                strpbrk(pus, ",-") ? "them" : "it", nthreads, nthreads, nthreads);
     for (int t = 1; t < nthreads; t++) {
         if (mb_place_worker_thread(&p->pieces[t].tid, worker, &p->pieces[t], nthreads, t) != 0) {
             mb_error_set(MB_EENV, "rank %d: cannot start thread %d of %d", c->rank, t, nthreads);
@@ -191,9 +197,9 @@ double mb__pool_grad(mb__pool *p, mb_model_type type, const void *X, mb_dtype dt
     pthread_cond_broadcast(&p->go);
     pthread_mutex_unlock(&p->mu);
     run_piece(&p->pieces[0]);
-    if (!spin_until(p, NULL, 0, &p->pending)) {
+    if (!spin_until(p, workers_done, 0)) {
         pthread_mutex_lock(&p->mu);
-        while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->mu);
+        while (!workers_done(p, 0)) pthread_cond_wait(&p->done, &p->mu);
         pthread_mutex_unlock(&p->mu);
     }
     /* In thread order, as the ranks' sums are added: ((g0 + g1) + g2) ... */
