@@ -473,3 +473,27 @@ double mb_kernel_grad(mb_model_type type, const void *X, mb_dtype dt, const doub
     }
     return loss;
 }
+
+/* Two lines an iteration into sixteen sums; compiled for AVX2 as well where the CPU has it
+ * (target_clones), so that the floor is memory's, not a portable build's instruction limit. */
+__attribute__((target_clones("avx2", "default"))) uint64_t mb_read_bytes(const void *p,
+                                                                         int64_t bytes) {
+    const unsigned char *b = p;
+    uint64_t acc[16] = {0};
+    int64_t i = 0;
+    for (; i + 128 <= bytes; i += 128)
+        for (int j = 0; j < 16; j++) {
+            uint64_t w;
+            memcpy(&w, b + i + 8 * j, sizeof w); /* any alignment; compiled to one load */
+            acc[j] += w;
+        }
+    uint64_t s = 0;
+    for (int j = 0; j < 16; j++) s += acc[j];
+    for (; i + 8 <= bytes; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, sizeof w);
+        s += w;
+    }
+    for (; i < bytes; i++) s += b[i];
+    return s;
+}

@@ -1,6 +1,7 @@
-/* bw.c - the read-bandwidth floor: every MPI rank sums its own large array, timed together;
+/* bw.c - the read-bandwidth floor: every MPI rank reads its own large array, timed together,
+ * with mb_read_bytes (kernel.h), the read that mbatch's probe_bandwidth times between epochs;
  * with a batch size, the rows are read in mini-batch order (the floor of gathered rows), as single
- * rows or as runs of consecutive rows (batch.shuffle_block). The loops are compiled for AVX2 where
+ * rows or as runs of consecutive rows (batch.shuffle_block). Both loops are compiled for AVX2 where
  * the CPU has it (target_clones), so the floor is not a portable build's instruction limit. */
 #define _DEFAULT_SOURCE /* madvise */
 #include <mpi.h>
@@ -10,20 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-/* Sum of n doubles with 16 independent accumulators, so that the adds never wait on each other
- * and the loop is limited by memory, not by the latency of one dependency chain. The compiler
- * vectorizes the fixed-width inner loop without reassociating anything. */
-__attribute__((target_clones("avx2", "default"))) static double sum_array(const double *x,
-                                                                          int64_t n) {
-    double acc[16] = {0};
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 16; j++) acc[j] += x[i + j];
-    for (; i < n; i++) acc[0] += x[i];
-    double s = 0;
-    for (int j = 0; j < 16; j++) s += acc[j];
-    return s;
-}
+#include "mbatch/kernel.h"
 
 /* Rows of 64 doubles in the order order[0 .. m), each row's lines prefetched 16 rows ahead unless
  * it continues a run of consecutive rows (the hardware prefetcher streams those), as the
@@ -104,11 +92,12 @@ int main(int argc, char **argv) {
         MPI_Abort(MPI_COMM_WORLD, 3);
     }
     for (int64_t i = 0; i < n; i++) x[i] = (double)(i & 1023); /* touch every page */
-    volatile double sink = sum_array(x, n);                    /* warm the TLB and page tables */
+    volatile uint64_t sink = mb_read_bytes(x, (int64_t)sizeof(double) * n); /* warm the TLB */
     for (int r = 0; r < reps; r++) {
         MPI_Barrier(MPI_COMM_WORLD);
         double t0 = MPI_Wtime();
-        sink += batch > 0 ? sum_rows(x, order, m) : sum_array(x, n);
+        sink += batch > 0 ? (uint64_t)sum_rows(x, order, m)
+                           : mb_read_bytes(x, (int64_t)sizeof(double) * n);
         double dt = MPI_Wtime() - t0;
         MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
         gbs[r] = (double)n * sizeof(double) * size / dt / 1e9;

@@ -33,8 +33,10 @@ static int cmp_double(const void *a, const void *b) {
 int main(int argc, char **argv) {
     int64_t n = argc > 1 ? atoll(argv[1]) : 1000000, d = argc > 2 ? atoll(argv[2]) : 64;
     int reps = argc > 3 ? atoi(argv[3]) : 7;
-    if (n < 1 || d < 1 || reps < 1) {
-        fprintf(stderr, "usage: mbatch_kernel_bench [ROWS] [COLS] [REPS]\n");
+    /* BENCH_BLOCK=k: mini-batches of runs of k consecutive rows (batch.shuffle_block). */
+    int64_t block = getenv("BENCH_BLOCK") ? atoll(getenv("BENCH_BLOCK")) : 1;
+    if (n < 1 || d < 1 || reps < 1 || block < 1) {
+        fprintf(stderr, "usage: mbatch_kernel_bench [ROWS] [COLS] [REPS] (env: BENCH_BLOCK=k, BENCH_WALL, BENCH_NOHUGE, BENCH_LINEAR)\n");
         return 2;
     }
     double *X = big_alloc(sizeof(double) * (size_t)(n * d)),
@@ -63,7 +65,7 @@ int main(int argc, char **argv) {
         int64_t B = v == 3 || v == 5 ? 4096 : v == 4 || v == 6 ? 256 : n;
         int f32 = v == 2 || v >= 5;
         int64_t nb = mb_batch_count(n, B);
-        mb_epoch_order(0, n, n, B, 1, 1, 0, order, boff, scratch);
+        mb_epoch_order(0, n, n, B, block, 1, 0, order, boff, scratch);
         for (int r = -1; r < reps; r++) {
             double t0 = now();
             for (int64_t b = 0; b < nb; b++) {

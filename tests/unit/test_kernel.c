@@ -284,8 +284,44 @@ static void test_logistic_vs_libm(void **state) {
     free(w);
 }
 
+/* mb_read_bytes: the wrap-around sum of the 64-bit words then the last bytes, at every length
+ * around the 128-byte stride and at every alignment, and a known value. */
+static void test_read_bytes(void **state) {
+    (void)state;
+    enum { CAP = 1200 };
+    unsigned char *buf = malloc(CAP + 8);
+    assert_non_null(buf);
+    uint64_t s = 0x243f6a8885a308d3ull;
+    for (int i = 0; i < CAP + 8; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        buf[i] = (unsigned char)(s >> 56);
+    }
+    for (int off = 0; off < 8; off++)
+        for (int64_t n = 0; n <= CAP; n += n < 300 ? 1 : 97) {
+            uint64_t ref = 0;
+            int64_t i = 0;
+            for (; i + 8 <= n; i += 8) {
+                uint64_t w;
+                memcpy(&w, buf + off + i, 8);
+                ref += w;
+            }
+            for (; i < n; i++) ref += buf[off + i];
+            if (mb_read_bytes(buf + off, n) != ref) {
+                print_error("offset %d, %lld bytes: %llu, expected %llu\n", off, (long long)n,
+                            (unsigned long long)mb_read_bytes(buf + off, n),
+                            (unsigned long long)ref);
+                fail();
+            }
+        }
+    /* 150 words of all ones wrap around to 2^64 - 150; three bytes of 255 then make it 615. */
+    memset(buf, 0xff, CAP + 3);
+    assert_int_equal(mb_read_bytes(buf, CAP + 3), 615);
+    free(buf);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_read_bytes),
         cmocka_unit_test(test_logistic_by_hand),   cmocka_unit_test(test_linear_by_hand),
         cmocka_unit_test(test_matches_model_grad), cmocka_unit_test(test_finite_differences_f32),
         cmocka_unit_test(test_gather_equals_copy), cmocka_unit_test(test_portable_same_bits),
