@@ -78,6 +78,7 @@ typedef struct mb_job {
         char *stream_cache;    /* streaming: where the standardized copy goes (NULL: run_dir) */
     } io;
     int trace;                /* record a timeline of every rank into run_dir/trace.json */
+    int probe_bandwidth;      /* time one read of each rank's training rows after each epoch */
     int64_t allreduce_bucket; /* mlp: gradient values per allreduce started in the backward pass */
     struct {
         int64_t patience; /* epochs without a validation-loss gain before stopping; 0: off */

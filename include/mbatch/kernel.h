@@ -54,7 +54,7 @@ void mb_dtype_store(mb_dtype dt, const double *src, int64_t n, void *dst);
 
 /* Every byte of p[0 .. bytes) read once, from start to end, as fast as memory delivers it: the
  * 64-bit words (native byte order) summed with wrap-around in sixteen independent sums (no
- * dependency chain holds the loads back), then any last bytes added one by one. The returned sum keeps the reads from being
- * optimized away, and is what tests check. The read-bandwidth floor: the job key probe_bandwidth
- * times it after each epoch, and tests/bench/bw.c measures the machine with it. */
+ * dependency chain holds the loads back), then any last bytes added one by one. The sum keeps the
+ * reads from being optimized away, and is what tests check. The read-bandwidth floor: the job key
+ * probe_bandwidth times it after each epoch; tests/bench/bw.c measures the machine with it. */
 uint64_t mb_read_bytes(const void *p, int64_t bytes);

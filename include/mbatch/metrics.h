@@ -14,6 +14,7 @@ typedef struct mb_epoch_row {
     double train_loss, val_loss, val_metric, lr;
     int64_t batch_size;
     double grad_norm, epoch_s, samples_per_s, compute_s, comm_s, io_s, imbalance;
+    double read_s; /* probe_bandwidth: one read of the training rows after the epoch (0: none) */
 } mb_epoch_row;
 
 typedef struct mb_rank_row {

@@ -24,6 +24,8 @@ typedef struct mb_train_result {
     double setup_s;     /* from the call to the first step: loading, preprocessing, resuming */
     int64_t best_epoch; /* early stopping: the epoch whose weights model.h5 holds (1-based; 0: the
                            last) */
+    /* probe_bandwidth: the median of read_s / epoch_s over the epochs run (0: not probed) */
+    double read_fraction;
 } mb_train_result;
 
 mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_train_result *res);

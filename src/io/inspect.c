@@ -62,15 +62,23 @@ static void print_ckpt(const char *path, const mb_ckpt *c, FILE *out) {
 }
 
 static void print_metrics(const char *path, const mb_epoch_row *r, int64_t n, FILE *out) {
+    int probed = 0; /* probe_bandwidth: a read_s column, and the epoch's fraction of it */
+    for (int64_t i = 0; i < n; i++) probed |= r[i].read_s > 0;
     fprintf(out, "%s: mbatch metrics, %lld epoch%s\n", path, (long long)n, n == 1 ? "" : "s");
-    fprintf(out, "  %5s %8s %12s %12s %10s %10s %10s %9s %9s %9s %9s\n", "epoch", "step",
+    fprintf(out, "  %5s %8s %12s %12s %10s %10s %10s %9s %9s %9s %9s", "epoch", "step",
             "train_loss", "val_loss", "val_metric", "lr", "grad_norm", "epoch_s", "compute_s",
             "comm_s", "samples/s");
-    for (int64_t i = 0; i < n; i++)
-        fprintf(out, "  %5lld %8lld %12.6g %12.6g %10.5g %10.3g %10.3g %9.3f %9.3f %9.3f %9.3g\n",
+    fprintf(out, probed ? " %9s %9s\n" : "\n", "read_s", "read/ep");
+    for (int64_t i = 0; i < n; i++) {
+        fprintf(out, "  %5lld %8lld %12.6g %12.6g %10.5g %10.3g %10.3g %9.3f %9.3f %9.3f %9.3g",
                 (long long)r[i].epoch + 1, (long long)r[i].step, r[i].train_loss, r[i].val_loss,
                 r[i].val_metric, r[i].lr, r[i].grad_norm, r[i].epoch_s, r[i].compute_s, r[i].comm_s,
                 r[i].samples_per_s);
+        if (probed)
+            fprintf(out, " %9.4f %9.3f", r[i].read_s,
+                    r[i].epoch_s > 0 ? r[i].read_s / r[i].epoch_s : 0.0);
+        fputc('\n', out);
+    }
 }
 
 static herr_t visit(hid_t obj, const char *name, const H5O_info_t *info, void *data) {
@@ -177,16 +185,17 @@ mb_err mb_inspect_csv(const char *path, FILE *out) {
     int64_t n = 0;
     MB_TRY(mb_metrics_read(path, &r, &n));
     fputs("epoch,step,train_loss,val_loss,val_metric,lr,batch_size,grad_norm,epoch_s,"
-          "samples_per_s,compute_s,comm_s,io_s,imbalance\n",
+          "samples_per_s,compute_s,comm_s,io_s,imbalance,read_s\n",
           out);
     /* %.17g: every value reads back as the same double. */
     for (int64_t i = 0; i < n; i++)
         fprintf(out,
                 "%lld,%lld,%.17g,%.17g,%.17g,%.17g,%lld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,"
-                "%.17g\n",
+                "%.17g,%.17g\n",
                 (long long)r[i].epoch + 1, (long long)r[i].step, r[i].train_loss, r[i].val_loss,
                 r[i].val_metric, r[i].lr, (long long)r[i].batch_size, r[i].grad_norm, r[i].epoch_s,
-                r[i].samples_per_s, r[i].compute_s, r[i].comm_s, r[i].io_s, r[i].imbalance);
+                r[i].samples_per_s, r[i].compute_s, r[i].comm_s, r[i].io_s, r[i].imbalance,
+                r[i].read_s);
     free(r);
 out:
     if (f >= 0) H5Fclose(f);

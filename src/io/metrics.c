@@ -38,6 +38,7 @@ static hid_t epoch_type(void) {
     F(comm_s, H5T_NATIVE_DOUBLE)
     F(io_s, H5T_NATIVE_DOUBLE)
     F(imbalance, H5T_NATIVE_DOUBLE)
+    F(read_s, H5T_NATIVE_DOUBLE)
 #undef F
     return t;
 fail:
@@ -155,7 +156,7 @@ static mb_err read_epochs(hid_t dset, const char *path, mb_epoch_row **rows, int
     }
     MB_H5(H5Sget_simple_extent_dims(ids[0], dims, NULL));
     if (dims[0] > 0) {
-        *rows = malloc(dims[0] * sizeof **rows);
+        *rows = calloc(dims[0], sizeof **rows); /* a file from before read_s reads 0 there */
         if (!*rows) {
             err = mb_error_set(MB_EIO, "%s: out of memory reading /epochs", path);
             goto out;

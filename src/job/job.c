@@ -91,6 +91,11 @@ static const key_def KEYS[] = {
      "parallel: each rank reads its rows (MPI-IO); scatter: rank 0 reads and scatters"},
     {"trace", K_BOOL, F(trace), 0, "false", NULL, 0, 0,
      "record each rank's read/compute/allreduce/checkpoint spans into run_dir/trace.json"},
+    {"probe_bandwidth", K_BOOL, F(probe_bandwidth), 0, "false", NULL, 0, 0,
+     "after each epoch, every rank at once reads its training rows once from start to end, as "
+     "the epoch holds them; the slowest rank's time goes to metrics.h5 /epochs read_s (not into "
+     "epoch_s): read_s / epoch_s is the fraction of that minute's memory bandwidth the epoch "
+     "ran at (gradient descent: linear, logistic, softmax, svm, huber)"},
     {"early_stopping.patience", K_INT, F(early_stopping.patience), 0, "0", NULL, 0, 1e9,
      "stop after this many epochs without a validation-loss gain; model.h5 keeps the best "
      "epoch's weights (0: off; needs validation rows; after --resume, counts from there)"},
@@ -619,6 +624,15 @@ static mb_err validate(const ctx *cx, mb_job *job) {
                            "'model.l1' is applied by a proximal step of sgd/adam; optimizer '%s' "
                            "minimizes the smooth objective only: set model.l1 = 0",
                            ot);
+        int tree = !strcmp(mt, "decision_tree") || !strcmp(mt, "random_forest") ||
+                   !strcmp(mt, "gradient_boosting");
+        if (job->probe_bandwidth && (solver || tree || !strcmp(mt, "mlp")))
+            return fail_at(
+                cx, "probe_bandwidth",
+                "'probe_bandwidth' times the epochs of gradient descent (sgd, adam, ...) of "
+                "linear, logistic, softmax, svm and huber models; model '%s' with optimizer "
+                "'%s' has none",
+                mt, ot);
         if (job->report_gap && !smooth)
             return fail_at(cx, "report_gap",
                            "'report_gap' needs a linear, logistic or softmax model, not '%s'", mt);

@@ -55,6 +55,23 @@ static void progress_line(const mb_job *job, const mb_epoch_row *r, double eta, 
     fflush(stdout);
 }
 
+/* probe_bandwidth: every rank reads its training rows X[0 .. bytes) once from start to end, all
+ * ranks at once; the slowest rank's seconds, as a step waits for the slowest rank. */
+static double probe_read(const mb_comm *c, const void *X, int64_t bytes) {
+    static volatile uint64_t sink; /* the sum, so that the read is not optimized away */
+    mb_barrier(c);
+    double t0 = mb_wtime();
+    sink += mb_read_bytes(X, bytes);
+    double dt = mb_wtime() - t0;
+    mb_allreduce_max_double(c, &dt, 1);
+    return dt;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 /* Every rank saw the stop flag: save a checkpoint at this step (unless one was just written,
  * saved != 0) and return MB_EPREEMPTED naming the signal that stopped some rank. */
 static mb_err preempted(const mb_comm *c, const mb_job *job, mb__state *s, int64_t epoch,
@@ -83,9 +100,11 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     mb_model_type t = mb__job_model_type(job);
     int resumed = 0, tty = c->rank == 0 && o->progress && live_progress();
     double *best_theta = NULL; /* early stopping: the weights of the best epoch so far */
-    float *x32 = NULL;         /* dtype float32: the training rows, narrowed */
-    mb__pool *pool = NULL;     /* threads > 1: the rank's gradient threads */
-    mb__ahead *ahead = NULL;   /* mini-batch: the next epoch's order, computed meanwhile */
+    double *probed = NULL;     /* probe_bandwidth: read_s / epoch_s of each epoch run */
+    int64_t nprobed = 0;
+    float *x32 = NULL;       /* dtype float32: the training rows, narrowed */
+    mb__pool *pool = NULL;   /* threads > 1: the rank's gradient threads */
+    mb__ahead *ahead = NULL; /* mini-batch: the next epoch's order, computed meanwhile */
     char metrics_path[4096];
     snprintf(metrics_path, sizeof metrics_path, "%s/metrics.h5", job->run_dir);
 
@@ -221,6 +240,15 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
     if (early)
         best_theta = mb__alloc(sizeof(double) * (size_t)s.nparam, "the best epoch's weights");
     MB_TRY(mb_agree(c, early && !best_theta ? MB_EENV : MB_OK, NULL));
+    /* Rows streamed block by block are never all held: there is no read of them to time. */
+    int probe = job->probe_bandwidth && Xs;
+    if (job->probe_bandwidth && !Xs && c->rank == 0)
+        fprintf(stderr, "mbatch: warning: probe_bandwidth: the training rows are streamed block "
+                        "by block from the file, not held in memory; read_s stays 0\n");
+    if (probe)
+        probed = mb__alloc(sizeof(double) * (size_t)(job->epochs - start_epoch + 1),
+                           "the probe_bandwidth ratios");
+    MB_TRY(mb_agree(c, probe && !probed ? MB_EENV : MB_OK, NULL));
     res->setup_s = mb_wtime() - t_start;
 
     for (int64_t e = start_epoch; e < job->epochs; e++) {
@@ -381,6 +409,8 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
         mb_trace_span(s.trace, MB_SPAN_EPOCH, MB_LEVEL_EPOCH, t_epoch, t_end, e, 0);
         row.io_s = epoch_io;
         row.samples_per_s = row.epoch_s > 0 ? (double)seen / row.epoch_s : 0;
+        row.read_s = probe ? probe_read(c, Xs, s.mt * s.d * mb_dtype_size(dt)) : 0;
+        if (probe && row.epoch_s > 0) probed[nprobed++] = row.read_s / row.epoch_s;
         if (c->rank == 0) {
             ts = mb_wtime();
             err = mb_metrics_append(metrics_path, &row);
@@ -425,7 +455,13 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
      * rows into metrics.h5 /classification. */
     MB_TRY(mb__validation_report(c, &s, t, theta, metrics_path, o->progress));
     MB_TRY(mb__finish(c, job, &s, compute_total, t_start, res));
+    if (nprobed > 0) {
+        qsort(probed, (size_t)nprobed, sizeof *probed, cmp_double);
+        res->read_fraction = nprobed % 2 ? probed[nprobed / 2]
+                                         : 0.5 * (probed[nprobed / 2 - 1] + probed[nprobed / 2]);
+    }
 out:
+    free(probed);
     free(best_theta);
     free(x32);
     mb__pool_free(pool);

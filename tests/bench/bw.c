@@ -91,13 +91,13 @@ int main(int argc, char **argv) {
         fprintf(stderr, "mbatch_bw: rank %d: out of memory for %.0f MB\n", rank, mb);
         MPI_Abort(MPI_COMM_WORLD, 3);
     }
-    for (int64_t i = 0; i < n; i++) x[i] = (double)(i & 1023); /* touch every page */
+    for (int64_t i = 0; i < n; i++) x[i] = (double)(i & 1023);              /* touch every page */
     volatile uint64_t sink = mb_read_bytes(x, (int64_t)sizeof(double) * n); /* warm the TLB */
     for (int r = 0; r < reps; r++) {
         MPI_Barrier(MPI_COMM_WORLD);
         double t0 = MPI_Wtime();
         sink += batch > 0 ? (uint64_t)sum_rows(x, order, m)
-                           : mb_read_bytes(x, (int64_t)sizeof(double) * n);
+                          : mb_read_bytes(x, (int64_t)sizeof(double) * n);
         double dt = MPI_Wtime() - t0;
         MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
         gbs[r] = (double)n * sizeof(double) * size / dt / 1e9;

@@ -36,7 +36,8 @@ int main(int argc, char **argv) {
     /* BENCH_BLOCK=k: mini-batches of runs of k consecutive rows (batch.shuffle_block). */
     int64_t block = getenv("BENCH_BLOCK") ? atoll(getenv("BENCH_BLOCK")) : 1;
     if (n < 1 || d < 1 || reps < 1 || block < 1) {
-        fprintf(stderr, "usage: mbatch_kernel_bench [ROWS] [COLS] [REPS] (env: BENCH_BLOCK=k, BENCH_WALL, BENCH_NOHUGE, BENCH_LINEAR)\n");
+        fprintf(stderr, "usage: mbatch_kernel_bench [ROWS] [COLS] [REPS] (env: BENCH_BLOCK=k, "
+                        "BENCH_WALL, BENCH_NOHUGE, BENCH_LINEAR)\n");
         return 2;
     }
     double *X = big_alloc(sizeof(double) * (size_t)(n * d)),

@@ -156,9 +156,12 @@ if sgd_ok:
 # A shared VM's speed drifts over minutes, so the repeats are rounds: each round measures the
 # sequential floor again and runs every configuration once, float64 and float32 back to back;
 # the floor is the median over all rounds, and each figure pools its epochs from every round.
+# Each run also sets probe_bandwidth: after every epoch each rank reads its rows once from start
+# to end (mbatch_bw's read), so every epoch has a floor measured within milliseconds of it; the
+# median of read_s / epoch_s is the paired fraction, which a slow minute moves far less.
 epochs_for = {"full": 12, 4096: 6, 256: 4}
 configs = [("full", 1)] + [(B, k) for B in (4096, 256) for k in blocks_for(B)]
-results, ep_of = {}, {}
+results, ep_of, probe_of, read_of = {}, {}, {}, {}
 for r in range(repeats):
     for np_ in (1, 2):
         seq[np_].append(bandwidth(np_))
@@ -167,8 +170,12 @@ for r in range(repeats):
             for dtype in ("float64", "float32"):
                 name = "speed-%s-%s-sb%d-np%d" % (dtype, batch, k, np_)
                 jf = job(name, batch, dtype, epochs_for[batch])
-                e, wall, kpis = train(np_, jf, name, "batch.shuffle_block=%d" % k)
-                ep_of.setdefault((dtype, batch, k, np_), []).extend(e["epoch_s"][1:-1])
+                e, wall, kpis = train(np_, jf, name, "batch.shuffle_block=%d" % k,
+                                      "probe_bandwidth=true")
+                key = (dtype, batch, k, np_)
+                ep_of.setdefault(key, []).extend(e["epoch_s"][1:-1])
+                probe_of.setdefault(key, []).extend(e["read_s"][1:-1] / e["epoch_s"][1:-1])
+                read_of.setdefault(key, []).extend(e["read_s"][1:-1])
 for np_ in (1, 2):
     floor[np_] = statistics.median(seq[np_])
     out("read bandwidth, %d process(es), sequential, over the start and every round: %s GB/s "
@@ -192,10 +199,14 @@ for dtype in ("float64", "float32"):
                 label += " shuffle_block=%d" % k
                 gather = ", %.2f of the gathered-rows floor in that order (%.3g GB/s)" % (
                     gb / gfloor[(np_, batch, k)], gfloor[(np_, batch, k)])
+            pr = probe_of[(dtype, batch, k, np_)]
+            paired = ", %.2f of one read of its rows right after each epoch (median of %d; that " \
+                "read %.3g GB/s)" % (statistics.median(pr), len(pr),
+                                     bytes_x / statistics.median(read_of[(dtype, batch, k, np_)]) / 1e9)
             out("mbatch %s %s %d rank(s): %.4g samples/s, %.3g GB/s of X, %.2f of the %d-process "
-                "sequential floor (%.3g GB/s)%s; epoch %s s; %s"
+                "sequential floor (%.3g GB/s)%s%s; epoch %s s; %s"
                 % (dtype, label, np_, rows / t, gb, gb / floor[np_], np_, floor[np_], gather,
-                   spread(ep), ", ".join(ratios)))
+                   paired, spread(ep), ", ".join(ratios)))
 for batch, k in configs:
     for np_ in (1, 2):
         out("float32 / float64 samples/s, batch=%s%s %d rank(s): %.2fx"

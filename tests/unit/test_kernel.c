@@ -322,10 +322,14 @@ static void test_read_bytes(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_bytes),
-        cmocka_unit_test(test_logistic_by_hand),   cmocka_unit_test(test_linear_by_hand),
-        cmocka_unit_test(test_matches_model_grad), cmocka_unit_test(test_finite_differences_f32),
-        cmocka_unit_test(test_gather_equals_copy), cmocka_unit_test(test_portable_same_bits),
-        cmocka_unit_test(test_f32_close_to_f64),   cmocka_unit_test(test_logistic_vs_libm),
+        cmocka_unit_test(test_logistic_by_hand),
+        cmocka_unit_test(test_linear_by_hand),
+        cmocka_unit_test(test_matches_model_grad),
+        cmocka_unit_test(test_finite_differences_f32),
+        cmocka_unit_test(test_gather_equals_copy),
+        cmocka_unit_test(test_portable_same_bits),
+        cmocka_unit_test(test_f32_close_to_f64),
+        cmocka_unit_test(test_logistic_vs_libm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,79 @@
+# test_probe.sh - probe_bandwidth: after each epoch every rank reads its training rows once, and
+# metrics.h5 /epochs read_s holds the slowest rank's time (0 without the probe); the closing line
+# gives the median fraction read_s / epoch_s; inspect and --csv show the column; the probe changes
+# no result (model.h5 bitwise equal with and without); rows streamed block by block have nothing
+# to read (a warning, read_s 0); models without gradient-descent epochs refuse the key.
+source "$(dirname "$0")/lib.sh"
+
+"$MBATCH" gen --kind logistic --rows 40000 --cols 16 --seed 3 --out lg.h5 >/dev/null
+job lg.json '{"dataset": {"path": "lg.h5"}, "model": {"type": "logistic", "l2": 0.001},
+  "optimizer": {"type": "adam", "lr": 0.05}, "batch": {"size": 512}, "epochs": 4}'
+
+# read_s of every epoch of RUN: all > 0 (probed) or all exactly 0 (not).
+read_s() {
+    "$PYTHON" - "$1" "$2" <<'PY'
+import sys, h5py, numpy as np
+run, want = sys.argv[1], sys.argv[2]
+e = h5py.File(run + "/metrics.h5", "r")["epochs"][()]
+r = e["read_s"]
+if want == "probed":
+    assert len(r) == 4 and np.all(r > 0) and np.all(np.isfinite(r)), r
+    # One read of the rows costs less than an epoch that reads them and computes on them,
+    # with a wide margin for a busy machine.
+    assert np.all(r < 20 * e["epoch_s"]), (r, e["epoch_s"])
+else:
+    assert len(r) == 4 and np.all(r == 0), r
+print(run, want, " ".join("%.2e" % x for x in r))
+PY
+}
+
+for np in 1 2 3; do
+    for dtype in float64 float32; do
+        run=p$np-$dtype
+        mb "$np" train lg.json --set run_dir="$run" --set dtype=$dtype \
+            --set probe_bandwidth=true >"$run.log"
+        grep -qE "^mbatch: epochs ran at [0-9]+% of the memory read rate measured after each" \
+            "$run.log" || { cat "$run.log"; fail "$run: no closing line with the read fraction"; }
+        read_s "$run" probed
+        mb "$np" train lg.json --set run_dir="n$np-$dtype" --set dtype=$dtype >"n$np-$dtype.log"
+        ! grep -q "memory read rate" "n$np-$dtype.log" || fail "n$np-$dtype: a read fraction printed"
+        read_s "n$np-$dtype" none
+        cmp -s <("$PYTHON" -c "import h5py; print(h5py.File('$run/model.h5')['model/theta'][()].tobytes().hex())") \
+            <("$PYTHON" -c "import h5py; print(h5py.File('n$np-$dtype/model.h5')['model/theta'][()].tobytes().hex())") ||
+            fail "$np ranks, $dtype: the probe changed model.h5"
+    done
+done
+
+"$MBATCH" inspect p2-float64/metrics.h5 >inspect.txt
+grep -qE "read_s +read/ep" inspect.txt || { cat inspect.txt; fail "inspect: no read_s column"; }
+"$MBATCH" inspect n2-float64/metrics.h5 >inspect-n.txt
+! grep -q "read_s" inspect-n.txt || fail "inspect: a read_s column without the probe"
+"$MBATCH" inspect --csv p2-float64/metrics.h5 >m.csv
+head -1 m.csv | grep -q ",imbalance,read_s$" || { head -2 m.csv; fail "--csv: no read_s column"; }
+[ "$(awk -F, 'NR > 1 && $15 > 0' m.csv | wc -l)" = 4 ] || fail "--csv: read_s not > 0 in 4 rows"
+
+# Full batch streamed without the standardized copy: the rows are never all held.
+job full.json '{"dataset": {"path": "lg.h5"}, "model": {"type": "logistic"},
+  "optimizer": {"type": "sgd", "lr": 0.5}, "batch": {"size": "full"}, "epochs": 4}'
+mb 2 train full.json --set run_dir=str --set io.memory_budget=1000000 --set io.stream_cache=none \
+    --set probe_bandwidth=true >str.log 2>str.err
+grep -q "^mbatch: streaming " str.log || { cat str.log; fail "the full-batch run did not stream"; }
+[ "$(grep -c "warning: probe_bandwidth: the training rows are streamed block by block" str.err)" = 1 ] ||
+    { cat str.err; fail "streamed without a copy: no single warning"; }
+read_s str none
+! grep -q "memory read rate" str.log || fail "streamed without a copy: a read fraction printed"
+# With the standardized copy (the default) the epochs read the mapped copy, and so does the probe.
+mb 2 train full.json --quiet --set run_dir=strc --set io.memory_budget=1000000 \
+    --set probe_bandwidth=true >strc.log
+read_s strc probed
+
+# Only gradient-descent epochs of linear models are probed.
+job mlp.json '{"dataset": {"path": "lg.h5"}, "model": {"type": "mlp", "hidden": [8]},
+  "optimizer": {"type": "adam", "lr": 0.01}, "batch": {"size": 64}, "epochs": 1}'
+expect 1 "probe_bandwidth.*model 'mlp' with optimizer 'adam'" 1 train mlp.json \
+    --set probe_bandwidth=true
+expect 1 "probe_bandwidth.*optimizer 'lbfgs'" 2 train full.json --set optimizer.type=lbfgs \
+    --set probe_bandwidth=true
+expect 1 "probe_bandwidth.*model 'random_forest'" 1 train full.json \
+    --set model.type=random_forest --set probe_bandwidth=true
+echo "probe_bandwidth: ok"
