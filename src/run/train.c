@@ -57,11 +57,11 @@ static void progress_line(const mb_job *job, const mb_epoch_row *r, double eta, 
 
 /* probe_bandwidth: every rank reads its training rows X[0 .. bytes) once from start to end, all
  * ranks at once; the slowest rank's seconds, as a step waits for the slowest rank. */
+static volatile uint64_t probe_sink; /* the sums, so that the reads are not optimized away */
 static double probe_read(const mb_comm *c, const void *X, int64_t bytes) {
-    static volatile uint64_t sink; /* the sum, so that the read is not optimized away */
     mb_barrier(c);
     double t0 = mb_wtime();
-    sink += mb_read_bytes(X, bytes);
+    probe_sink += mb_read_bytes(X, bytes);
     double dt = mb_wtime() - t0;
     mb_allreduce_max_double(c, &dt, 1);
     return dt;
