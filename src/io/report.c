@@ -423,26 +423,33 @@ static void kpi_table(FILE *f, const report *r) {
 }
 
 static void epoch_table(FILE *f, const report *r) {
+    int probed = 0; /* probe_bandwidth: the read of the rows after each epoch, and the fraction */
+    for (int64_t i = 0; i < r->ne; i++) probed |= r->ep[i].read_s > 0;
     fputs("<table class=\"epochs\">\n<tr><th>epoch</th><th>step</th><th>train loss</th>"
           "<th>val loss</th><th>val metric</th><th>lr</th><th>batch</th><th>grad norm</th>"
           "<th>epoch s</th><th>samples/s</th><th>compute s</th><th>comm s</th><th>I/O s</th>"
-          "<th>imbalance</th></tr>\n",
+          "<th>imbalance</th>",
           f);
+    fputs(probed ? "<th>read s</th><th>read / epoch</th></tr>\n" : "</tr>\n", f);
     int64_t from = r->ne > 500 ? r->ne - 500 : 0; /* the page stays readable for long runs */
     if (from > 0)
         fprintf(f,
-                "<tr><td colspan=\"14\">(first %lld epochs omitted; see mbatch inspect --csv)"
+                "<tr><td colspan=\"%d\">(first %lld epochs omitted; see mbatch inspect --csv)"
                 "</td></tr>\n",
-                (long long)from);
+                probed ? 16 : 14, (long long)from);
     for (int64_t i = from; i < r->ne; i++) {
         const mb_epoch_row *e = &r->ep[i];
         fprintf(f,
                 "<tr><td>%lld</td><td>%lld</td><td>%.6g</td><td>%.6g</td><td>%.5g</td>"
                 "<td>%.4g</td><td>%lld</td><td>%.4g</td><td>%.4g</td><td>%.4g</td><td>%.4g</td>"
-                "<td>%.4g</td><td>%.4g</td><td>%.3f</td></tr>\n",
+                "<td>%.4g</td><td>%.4g</td><td>%.3f</td>",
                 (long long)e->epoch + 1, (long long)e->step, e->train_loss, e->val_loss,
                 e->val_metric, e->lr, (long long)e->batch_size, e->grad_norm, e->epoch_s,
                 e->samples_per_s, e->compute_s, e->comm_s, e->io_s, e->imbalance);
+        if (probed)
+            fprintf(f, "<td>%.4g</td><td>%.3f</td>", e->read_s,
+                    e->epoch_s > 0 ? e->read_s / e->epoch_s : 0.0);
+        fputs("</tr>\n", f);
     }
     fputs("</table>\n", f);
 }

@@ -1,6 +1,6 @@
 # test_probe.sh - probe_bandwidth: after each epoch every rank reads its training rows once, and
 # metrics.h5 /epochs read_s holds the slowest rank's time (0 without the probe); the closing line
-# gives the median fraction read_s / epoch_s; inspect and --csv show the column; the probe changes
+# gives the median fraction read_s / epoch_s; inspect, --csv and report show the column; the probe changes
 # no result (model.h5 bitwise equal with and without); rows streamed block by block have nothing
 # to read (a warning, read_s 0); models without gradient-descent epochs refuse the key.
 source "$(dirname "$0")/lib.sh"
@@ -51,6 +51,11 @@ grep -qE "read_s +read/ep" inspect.txt || { cat inspect.txt; fail "inspect: no r
 "$MBATCH" inspect --csv p2-float64/metrics.h5 >m.csv
 head -1 m.csv | grep -q ",imbalance,read_s$" || { head -2 m.csv; fail "--csv: no read_s column"; }
 [ "$(awk -F, 'NR > 1 && $15 > 0' m.csv | wc -l)" = 4 ] || fail "--csv: read_s not > 0 in 4 rows"
+"$MBATCH" report p2-float64 >/dev/null
+grep -q "<th>read s</th><th>read / epoch</th>" p2-float64/report.html ||
+    fail "report: no read_s column"
+"$MBATCH" report n2-float64 >/dev/null
+! grep -q "<th>read s</th>" n2-float64/report.html || fail "report: a read_s column without the probe"
 
 # Full batch streamed without the standardized copy: the rows are never all held.
 job full.json '{"dataset": {"path": "lg.h5"}, "model": {"type": "logistic"},
