@@ -200,9 +200,9 @@ for dtype in ("float64", "float32"):
                 gather = ", %.2f of the gathered-rows floor in that order (%.3g GB/s)" % (
                     gb / gfloor[(np_, batch, k)], gfloor[(np_, batch, k)])
             pr = probe_of[(dtype, batch, k, np_)]
-            paired = ", %.2f of one read of its rows right after each epoch (median of %d; that " \
-                "read %.3g GB/s)" % (statistics.median(pr), len(pr),
-                                     bytes_x / statistics.median(read_of[(dtype, batch, k, np_)]) / 1e9)
+            paired = ", fraction of one read of its rows right after each epoch: %s, that " \
+                "read %.3g GB/s" % (spread(pr),
+                                    bytes_x / statistics.median(read_of[(dtype, batch, k, np_)]) / 1e9)
             out("mbatch %s %s %d rank(s): %.4g samples/s, %.3g GB/s of X, %.2f of the %d-process "
                 "sequential floor (%.3g GB/s)%s%s; epoch %s s; %s"
                 % (dtype, label, np_, rows / t, gb, gb / floor[np_], np_, floor[np_], gather,
