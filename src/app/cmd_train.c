@@ -106,10 +106,10 @@ int mb_cmd_train(int argc, char **argv) {
                    "mbatch: model   %s/model.h5\nmbatch: metrics %s/metrics.h5\n",
                    (long long)res.epochs, (long long)res.steps, res.seconds, res.samples_per_s,
                    res.train_loss, val, job->run_dir, job->run_dir);
-            if (res.read_fraction > 0)
-                printf("mbatch: epochs ran at %.0f%% of the memory read rate measured after each "
+            if (res.read_fraction > 0) /* two digits below 10% (0.57%), none above (78%) */
+                printf("mbatch: epochs ran at %.*f%% of the memory read rate measured after each "
                        "(median read_s / epoch_s; probe_bandwidth)\n",
-                       100.0 * res.read_fraction);
+                       res.read_fraction < 0.1 ? 2 : 0, 100.0 * res.read_fraction);
         }
     }
     mb_job_free(job);

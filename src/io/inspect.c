@@ -75,7 +75,7 @@ static void print_metrics(const char *path, const mb_epoch_row *r, int64_t n, FI
                 r[i].val_metric, r[i].lr, r[i].grad_norm, r[i].epoch_s, r[i].compute_s, r[i].comm_s,
                 r[i].samples_per_s);
         if (probed)
-            fprintf(out, " %9.4f %9.3f", r[i].read_s,
+            fprintf(out, " %9.3g %9.3f", r[i].read_s,
                     r[i].epoch_s > 0 ? r[i].read_s / r[i].epoch_s : 0.0);
         fputc('\n', out);
     }

@@ -174,6 +174,37 @@ out:
     return err;
 }
 
+/* A table written before its last column (read_s) existed is rebuilt with every column, its rows
+ * kept (the new column 0), so that the rows a resumed run appends are stored whole. *dset is
+ * the open table, replaced by the new one. */
+static mb_err upgrade_epochs(hid_t file, const char *path, hid_t *dset) {
+    mb_err err = MB_OK;
+    hid_t ft = H5Dget_type(*dset), space = H5I_INVALID_HID, mtype = H5I_INVALID_HID;
+    int current = ft >= 0 && H5Tget_member_index(ft, "read_s") >= 0;
+    if (ft >= 0) H5Tclose(ft);
+    H5Eclear2(H5E_DEFAULT);
+    if (current) return MB_OK;
+    mb_epoch_row *rows = NULL;
+    int64_t n = 0;
+    MB_TRY(read_epochs(*dset, path, &rows, &n));
+    H5Dclose(*dset);
+    *dset = H5I_INVALID_HID;
+    MB_H5(H5Ldelete(file, "epochs", H5P_DEFAULT));
+    MB_TRY(create_epochs(file, path, dset));
+    if (n > 0) {
+        hsize_t dims[1] = {(hsize_t)n};
+        MB_H5(H5Dset_extent(*dset, dims));
+        MB_H5(mtype = epoch_type());
+        MB_H5(space = H5Screate_simple(1, dims, NULL));
+        MB_H5(H5Dwrite(*dset, mtype, space, H5S_ALL, H5P_DEFAULT, rows));
+    }
+out:
+    free(rows);
+    if (space >= 0) H5Sclose(space);
+    if (mtype >= 0) H5Tclose(mtype);
+    return err;
+}
+
 /* Keep the rows with epoch < keep_from, in order, and shrink the table to them. */
 static mb_err truncate_epochs(hid_t file, const char *path, int64_t keep_from) {
     mb_err err = MB_OK;
@@ -181,6 +212,7 @@ static mb_err truncate_epochs(hid_t file, const char *path, int64_t keep_from) {
     mb_epoch_row *rows = NULL;
     int64_t n = 0, m = 0;
     MB_TRY(open_epochs(file, path, &ids[0]));
+    MB_TRY(upgrade_epochs(file, path, &ids[0]));
     MB_TRY(read_epochs(ids[0], path, &rows, &n));
     for (int64_t i = 0; i < n; i++)
         if (rows[i].epoch < keep_from) rows[m++] = rows[i];
