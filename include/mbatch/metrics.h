@@ -41,6 +41,9 @@ typedef struct mb_kpis {
 /* Create path if absent; otherwise keep it and drop /epochs rows with epoch >= keep_from
  * (so a resumed run continues the table). */
 mb_err mb_metrics_init(const char *path, int64_t keep_from);
+/* probe_bandwidth: read_s / epoch_s, the fraction of the memory read rate the epoch ran at (0
+ * when not probed). */
+double mb_epoch_read_fraction(const mb_epoch_row *r);
 mb_err mb_metrics_append(const char *path, const mb_epoch_row *row);
 mb_err mb_metrics_ranks(const char *path, const mb_rank_row *rows, int n); /* replaces /ranks */
 mb_err mb_metrics_kpis(const char *path, const mb_kpis *k);                /* attributes on / */

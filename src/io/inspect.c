@@ -74,9 +74,7 @@ static void print_metrics(const char *path, const mb_epoch_row *r, int64_t n, FI
                 (long long)r[i].epoch + 1, (long long)r[i].step, r[i].train_loss, r[i].val_loss,
                 r[i].val_metric, r[i].lr, r[i].grad_norm, r[i].epoch_s, r[i].compute_s, r[i].comm_s,
                 r[i].samples_per_s);
-        if (probed)
-            fprintf(out, " %9.3g %9.3f", r[i].read_s,
-                    r[i].epoch_s > 0 ? r[i].read_s / r[i].epoch_s : 0.0);
+        if (probed) fprintf(out, " %9.3g %9.3f", r[i].read_s, mb_epoch_read_fraction(&r[i]));
         fputc('\n', out);
     }
 }

@@ -174,68 +174,35 @@ out:
     return err;
 }
 
-/* A table written before its last column (read_s) existed is rebuilt with every column, its rows
- * kept (the new column 0), so that the rows a resumed run appends are stored whole. *dset is
- * the open table, replaced by the new one. */
-static mb_err upgrade_epochs(hid_t file, const char *path, hid_t *dset) {
-    mb_err err = MB_OK;
-    hid_t ft = H5Dget_type(*dset), space = H5I_INVALID_HID, mtype = H5I_INVALID_HID;
-    int current = ft >= 0 && H5Tget_member_index(ft, "read_s") >= 0;
-    if (ft >= 0) H5Tclose(ft);
-    H5Eclear2(H5E_DEFAULT);
-    if (current) return MB_OK;
-    mb_epoch_row *rows = NULL;
-    int64_t n = 0;
-    MB_TRY(read_epochs(*dset, path, &rows, &n));
-    H5Dclose(*dset);
-    *dset = H5I_INVALID_HID;
-    MB_H5(H5Ldelete(file, "epochs", H5P_DEFAULT));
-    MB_TRY(create_epochs(file, path, dset));
-    if (n > 0) {
-        hsize_t dims[1] = {(hsize_t)n};
-        MB_H5(H5Dset_extent(*dset, dims));
-        MB_H5(mtype = epoch_type());
-        MB_H5(space = H5Screate_simple(1, dims, NULL));
-        MB_H5(H5Dwrite(*dset, mtype, space, H5S_ALL, H5P_DEFAULT, rows));
-    }
-out:
-    free(rows);
-    if (space >= 0) H5Sclose(space);
-    if (mtype >= 0) H5Tclose(mtype);
-    return err;
-}
-
-/* Keep the rows with epoch < keep_from, in order, and shrink the table to them. */
+/* Keep the rows with epoch < keep_from, in order, and shrink the table to them. A table written
+ * before some of today's columns existed (read_s) is rebuilt with every column, its kept rows
+ * written back (the new columns 0), so that the rows a resumed run appends are stored whole. */
 static mb_err truncate_epochs(hid_t file, const char *path, int64_t keep_from) {
     mb_err err = MB_OK;
-    hid_t ids[2] = {H5I_INVALID_HID, H5I_INVALID_HID}; /* dset, type */
+    hid_t ids[3] = {H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID}; /* dset, type, file type */
     mb_epoch_row *rows = NULL;
     int64_t n = 0, m = 0;
     MB_TRY(open_epochs(file, path, &ids[0]));
-    MB_TRY(upgrade_epochs(file, path, &ids[0]));
     MB_TRY(read_epochs(ids[0], path, &rows, &n));
     for (int64_t i = 0; i < n; i++)
         if (rows[i].epoch < keep_from) rows[m++] = rows[i];
-    if (m == n) goto out;
-    /* The kept rows are normally a prefix already; rewriting them covers any other order. */
-    if (m > 0) {
-        hsize_t start[1] = {0}, count[1] = {(hsize_t)m};
-        hid_t fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
-        MB_H5(ids[1] = epoch_type());
-        if ((fspace = H5Dget_space(ids[0])) < 0 ||
-            H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
-            (mspace = H5Screate_simple(1, count, NULL)) < 0 ||
-            H5Dwrite(ids[0], ids[1], mspace, fspace, H5P_DEFAULT, rows) < 0)
-            err = mb__h5_report(path, __FILE__, __LINE__, "H5Dwrite(/epochs kept rows)");
-        if (fspace >= 0) H5Sclose(fspace);
-        if (mspace >= 0) H5Sclose(mspace);
-        if (err) goto out;
+    MB_H5(ids[1] = epoch_type());
+    MB_H5(ids[2] = H5Dget_type(ids[0]));
+    int old = H5Tget_nmembers(ids[2]) < H5Tget_nmembers(ids[1]);
+    if (m == n && !old) goto out;
+    if (old) {
+        H5Dclose(ids[0]);
+        ids[0] = H5I_INVALID_HID;
+        MB_H5(H5Ldelete(file, "epochs", H5P_DEFAULT));
+        MB_TRY(create_epochs(file, path, &ids[0]));
     }
+    /* The kept rows are normally a prefix already; rewriting them covers any other order. */
     hsize_t size[1] = {(hsize_t)m};
     MB_H5(H5Dset_extent(ids[0], size));
+    if (m > 0) MB_H5(H5Dwrite(ids[0], ids[1], H5S_ALL, H5S_ALL, H5P_DEFAULT, rows));
 out:
     free(rows);
-    mb__h5_close_all(ids, 2);
+    mb__h5_close_all(ids, 3);
     return err;
 }
 
@@ -268,6 +235,10 @@ static int metrics_readable(const char *path) {
     else
         mb_error_clear();
     return ok;
+}
+
+double mb_epoch_read_fraction(const mb_epoch_row *r) {
+    return r->epoch_s > 0 ? r->read_s / r->epoch_s : 0.0;
 }
 
 mb_err mb_metrics_init(const char *path, int64_t keep_from) {

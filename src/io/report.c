@@ -446,9 +446,7 @@ static void epoch_table(FILE *f, const report *r) {
                 (long long)e->epoch + 1, (long long)e->step, e->train_loss, e->val_loss,
                 e->val_metric, e->lr, (long long)e->batch_size, e->grad_norm, e->epoch_s,
                 e->samples_per_s, e->compute_s, e->comm_s, e->io_s, e->imbalance);
-        if (probed)
-            fprintf(f, "<td>%.4g</td><td>%.3f</td>", e->read_s,
-                    e->epoch_s > 0 ? e->read_s / e->epoch_s : 0.0);
+        if (probed) fprintf(f, "<td>%.4g</td><td>%.3f</td>", e->read_s, mb_epoch_read_fraction(e));
         fputs("</tr>\n", f);
     }
     fputs("</table>\n", f);

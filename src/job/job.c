@@ -624,9 +624,8 @@ static mb_err validate(const ctx *cx, mb_job *job) {
                            "'model.l1' is applied by a proximal step of sgd/adam; optimizer '%s' "
                            "minimizes the smooth objective only: set model.l1 = 0",
                            ot);
-        int tree = !strcmp(mt, "decision_tree") || !strcmp(mt, "random_forest") ||
-                   !strcmp(mt, "gradient_boosting");
-        if (job->probe_bandwidth && (solver || tree || !strcmp(mt, "mlp")))
+        int linear = smooth || !strcmp(mt, "huber") || !strcmp(mt, "svm");
+        if (job->probe_bandwidth && (solver || !linear))
             return fail_at(
                 cx, "probe_bandwidth",
                 "'probe_bandwidth' times the epochs of gradient descent (sgd, adam, ...) of "

@@ -410,7 +410,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
         row.io_s = epoch_io;
         row.samples_per_s = row.epoch_s > 0 ? (double)seen / row.epoch_s : 0;
         row.read_s = probe ? probe_read(c, Xs, s.mt * s.d * mb_dtype_size(dt)) : 0;
-        if (probe && row.epoch_s > 0) probed[nprobed++] = row.read_s / row.epoch_s;
+        if (probe && row.epoch_s > 0) probed[nprobed++] = mb_epoch_read_fraction(&row);
         if (c->rank == 0) {
             ts = mb_wtime();
             err = mb_metrics_append(metrics_path, &row);
