@@ -2,6 +2,7 @@
 #include "mbatch/kernel.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -495,6 +496,14 @@ MB_AVX2 double grad_k1_avx2_body(mb_model_type type, const void *X, int f32, con
 __attribute__((target("avx2,fma"))) static double
 grad_k1_avx2(mb_model_type type, const void *X, int f32, const double *y, const int64_t *idx,
              int64_t rows, int64_t d, const double *theta, double *g) {
+    /* Every row's dot loads all of w: with w off a 32-byte boundary some of those loads straddle
+     * two cache lines (64 features in L2: 47-48 cycles a row instead of 45), so a w that is not
+     * aligned is read from an aligned copy (up to 511 features; the same values, the same bits). */
+    _Alignas(64) double wa[512];
+    if (((uintptr_t)theta & 31) != 0 && d + 1 <= 512) {
+        memcpy(wa, theta, sizeof(double) * (size_t)(d + 1));
+        theta = wa;
+    }
     /* Two instantiations, so the storage type is a constant inside the loops. */
     if (f32) return grad_k1_avx2_body(type, X, 1, y, idx, rows, d, theta, g);
     return grad_k1_avx2_body(type, X, 0, y, idx, rows, d, theta, g);

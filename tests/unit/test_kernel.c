@@ -286,6 +286,36 @@ static void test_logistic_vs_libm(void **state) {
     free(w);
 }
 
+/* w read from an aligned copy when the caller's is off a 32-byte boundary: the same bits at every
+ * offset, with the copy (64 features) and without it (600, past the copy's 511). */
+static void test_theta_alignment(void **state) {
+    (void)state;
+    int64_t ds[] = {64, 600};
+    for (int a = 0; a < 2; a++)
+        for (int f32 = 0; f32 < 2; f32++) {
+            int64_t n = 29, d = ds[a], np = d + 1;
+            data t = make(MB_MODEL_LOGISTIC, n, d, 1, 31 + a, 0);
+            size_t bytes = (sizeof(double) * (size_t)(np + 8) + 63) / 64 * 64;
+            double *buf = aligned_alloc(64, bytes), *w = work_for(d, 1);
+            double *g0 = calloc((size_t)np, 8), *g1 = calloc((size_t)np, 8);
+            assert_true(buf && g0 && g1);
+            mb_dtype dt = f32 ? MB_DTYPE_F32 : MB_DTYPE_F64;
+            const void *X = f32 ? (void *)t.X32 : (void *)t.X;
+            memcpy(buf, t.theta, sizeof(double) * (size_t)np);
+            double l0 = mb_kernel_grad(MB_MODEL_LOGISTIC, X, dt, t.y, NULL, n, d, 1, buf, g0, w);
+            for (int off = 1; off < 8; off++) {
+                memmove(buf + off, buf + off - 1, sizeof(double) * (size_t)np);
+                memset(g1, 0, sizeof(double) * (size_t)np);
+                double l1 =
+                    mb_kernel_grad(MB_MODEL_LOGISTIC, X, dt, t.y, NULL, n, d, 1, buf + off, g1, w);
+                assert_same(l1, l0);
+                for (int64_t j = 0; j < np; j++) assert_same(g1[j], g0[j]);
+            }
+            free(buf), free(w), free(g0), free(g1);
+            drop(&t);
+        }
+}
+
 /* The loss summed over many rows (the kernel takes the rows' log(1 + e^-|z|) as one log of their
  * product) against a long double sum of libm's log1pl, scores from -40 to 40 and both labels,
  * for every row count up to 20 (short last blocks) and 300,000 rows, on both paths: within
@@ -367,6 +397,7 @@ int main(void) {
         cmocka_unit_test(test_f32_close_to_f64),
         cmocka_unit_test(test_logistic_vs_libm),
         cmocka_unit_test(test_logistic_loss_sum),
+        cmocka_unit_test(test_theta_alignment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
