@@ -206,7 +206,8 @@ static void test_gather_equals_copy(void **state) {
  * and gathered. */
 static void test_portable_same_bits(void **state) {
     (void)state;
-    int64_t ds[] = {1, 5, 8, 9, 16, 17, 24, 30, 64, 71}, ns[] = {1, 3, 4, 5, 8, 13, 37};
+    int64_t ds[] = {1, 5, 8, 9, 16, 17, 24, 30, 64, 71},
+            ns[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 37};
     for (size_t a = 0; a < sizeof ds / sizeof *ds; a++)
         for (int ti = 0; ti < 2; ti++)
             for (int f32 = 0; f32 < 2; f32++)
