@@ -44,6 +44,8 @@ mb_err mb_metrics_init(const char *path, int64_t keep_from);
 /* probe_bandwidth: read_s / epoch_s, the fraction of the memory read rate the epoch ran at (0
  * when not probed). */
 double mb_epoch_read_fraction(const mb_epoch_row *r);
+/* Whether any of rows[0 .. n) was probed (read_s > 0): inspect and report show the columns then. */
+int mb_epochs_probed(const mb_epoch_row *rows, int64_t n);
 mb_err mb_metrics_append(const char *path, const mb_epoch_row *row);
 mb_err mb_metrics_ranks(const char *path, const mb_rank_row *rows, int n); /* replaces /ranks */
 mb_err mb_metrics_kpis(const char *path, const mb_kpis *k);                /* attributes on / */

@@ -1,4 +1,5 @@
-/* metrics_math.h - classification metrics: confusion matrix, precision, recall, F1, exact ROC AUC.
+/* metrics_math.h - classification metrics: confusion matrix, precision, recall, F1, exact ROC AUC;
+ * and the sort and median that the tree histograms and the training summary use.
  *
  * Pure arithmetic on arrays (no MPI): a distributed caller sums confusion matrices over ranks
  * (integer counts as doubles are exact below 2^53) and gathers (score, label) pairs on one rank for
@@ -24,3 +25,10 @@ void mb_prf_from_confusion(const double *conf, int64_t k, double *precision, dou
  * (scikit-learn's roc_auc_score). Sorts pairs (2n doubles: score, label interleaved) in place.
  * NaN when one class is absent. */
 double mb_roc_auc_pairs(double *pairs, int64_t n);
+
+/* Sort v[0 .. n) ascending in place (no NaN). */
+void mb_sort_doubles(double *v, int64_t n);
+
+/* The median of v[0 .. n) (the mean of the middle two when n is even; NaN when n is 0); sorts v
+ * in place. No NaN in v. */
+double mb_median(double *v, int64_t n);

@@ -250,7 +250,7 @@ static double grad_k1_portable(mb_model_type type, const void *X, int f32, const
                 loss += row_residual(type, z, y[row], &r[q], &lp, q % 4);
             }
         }
-        log_prod_normalize(&lp);
+        if (type == MB_MODEL_LOGISTIC) log_prod_normalize(&lp);
         for (int64_t j = 0; j < d; j++) g[j] = pass_elem(xs, r, f32, j, g[j]);
         for (int q = 0; q < nr; q++) g[d] += r[q];
     }

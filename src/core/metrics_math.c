@@ -1,4 +1,4 @@
-/* metrics_math.c - confusion matrix, precision/recall/F1 and the exact ROC AUC. */
+/* metrics_math.c - confusion matrix, precision/recall/F1, the exact ROC AUC, sort and median. */
 #include "mbatch/metrics_math.h"
 
 #include <math.h>
@@ -57,4 +57,47 @@ double mb_roc_auc_pairs(double *pairs, int64_t n) {
     }
     if (pos == 0 || neg == 0) return NAN;
     return (double)(twice_wins / (2.0L * (long double)pos * (long double)neg));
+}
+
+/* Quicksort with median-of-three pivots and insertion sort for short runs, recursing on the
+ * smaller side; inline comparisons beat qsort's callback. */
+void mb_sort_doubles(double *v, int64_t n) {
+    while (n > 16) {
+        int64_t mid = n / 2;
+        double a = v[0], b = v[mid], c = v[n - 1];
+        double piv = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
+        int64_t i = 0, j = n - 1;
+        while (i <= j) {
+            while (v[i] < piv) i++;
+            while (v[j] > piv) j--;
+            if (i <= j) {
+                double t = v[i];
+                v[i++] = v[j];
+                v[j--] = t;
+            }
+        }
+        if (j + 1 < n - i) {
+            mb_sort_doubles(v, j + 1);
+            v += i;
+            n -= i;
+        } else {
+            mb_sort_doubles(v + i, n - i);
+            n = j + 1;
+        }
+    }
+    for (int64_t i = 1; i < n; i++) {
+        double x = v[i];
+        int64_t k = i;
+        while (k > 0 && v[k - 1] > x) {
+            v[k] = v[k - 1];
+            k--;
+        }
+        v[k] = x;
+    }
+}
+
+double mb_median(double *v, int64_t n) {
+    if (n <= 0) return NAN;
+    mb_sort_doubles(v, n);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }

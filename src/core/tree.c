@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mbatch/metrics_math.h"
 #include "mbatch/rng.h"
 
 int64_t mb_tree_weight(const mb_tree_params *p, const int64_t *stat) {
@@ -69,43 +70,6 @@ int mb_tree_pure(const mb_tree_params *p, const int64_t *stat) {
     return 0;
 }
 
-/* Sort doubles ascending (no NaN): quicksort with median-of-three pivots and insertion sort
- * for short runs, recursing on the smaller side; inline comparisons beat qsort's callback. */
-static void sort_doubles(double *v, int64_t n) {
-    while (n > 16) {
-        int64_t mid = n / 2;
-        double a = v[0], b = v[mid], c = v[n - 1];
-        double piv = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
-        int64_t i = 0, j = n - 1;
-        while (i <= j) {
-            while (v[i] < piv) i++;
-            while (v[j] > piv) j--;
-            if (i <= j) {
-                double t = v[i];
-                v[i++] = v[j];
-                v[j--] = t;
-            }
-        }
-        if (j + 1 < n - i) {
-            sort_doubles(v, j + 1);
-            v += i;
-            n -= i;
-        } else {
-            sort_doubles(v + i, n - i);
-            n = j + 1;
-        }
-    }
-    for (int64_t i = 1; i < n; i++) {
-        double x = v[i];
-        int64_t k = i;
-        while (k > 0 && v[k - 1] > x) {
-            v[k] = v[k - 1];
-            k--;
-        }
-        v[k] = x;
-    }
-}
-
 double mb_tree_midpoint(double a, double b) {
     double t = a / 2.0 + b / 2.0;
     if (t == b || isinf(t)) t = a;
@@ -124,7 +88,7 @@ int mb_tree_edges(double *v, int64_t n, int max_bins, double *edges, double *val
         values[0] = 0;
         return 1;
     }
-    sort_doubles(v, m);
+    mb_sort_doubles(v, m);
     int64_t nd = 1;
     for (int64_t i = 1; i < m; i++)
         if (v[i] != v[i - 1]) nd++;

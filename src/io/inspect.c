@@ -62,8 +62,7 @@ static void print_ckpt(const char *path, const mb_ckpt *c, FILE *out) {
 }
 
 static void print_metrics(const char *path, const mb_epoch_row *r, int64_t n, FILE *out) {
-    int probed = 0; /* probe_bandwidth: a read_s column, and the epoch's fraction of it */
-    for (int64_t i = 0; i < n; i++) probed |= r[i].read_s > 0;
+    int probed = mb_epochs_probed(r, n); /* a read_s column, and the epoch's fraction of it */
     fprintf(out, "%s: mbatch metrics, %lld epoch%s\n", path, (long long)n, n == 1 ? "" : "s");
     fprintf(out, "  %5s %8s %12s %12s %10s %10s %10s %9s %9s %9s %9s", "epoch", "step",
             "train_loss", "val_loss", "val_metric", "lr", "grad_norm", "epoch_s", "compute_s",

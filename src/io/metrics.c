@@ -241,6 +241,12 @@ double mb_epoch_read_fraction(const mb_epoch_row *r) {
     return r->epoch_s > 0 ? r->read_s / r->epoch_s : 0.0;
 }
 
+int mb_epochs_probed(const mb_epoch_row *rows, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (rows[i].read_s > 0) return 1;
+    return 0;
+}
+
 mb_err mb_metrics_init(const char *path, int64_t keep_from) {
     mb_err err = MB_OK;
     hid_t file = H5I_INVALID_HID;

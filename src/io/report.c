@@ -423,8 +423,7 @@ static void kpi_table(FILE *f, const report *r) {
 }
 
 static void epoch_table(FILE *f, const report *r) {
-    int probed = 0; /* probe_bandwidth: the read of the rows after each epoch, and the fraction */
-    for (int64_t i = 0; i < r->ne; i++) probed |= r->ep[i].read_s > 0;
+    int probed = mb_epochs_probed(r->ep, r->ne); /* the read after each epoch, and the fraction */
     fputs("<table class=\"epochs\">\n<tr><th>epoch</th><th>step</th><th>train loss</th>"
           "<th>val loss</th><th>val metric</th><th>lr</th><th>batch</th><th>grad norm</th>"
           "<th>epoch s</th><th>samples/s</th><th>compute s</th><th>comm s</th><th>I/O s</th>"

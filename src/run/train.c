@@ -10,6 +10,7 @@
 #include "mbatch/checkpoint.h"
 #include "mbatch/dataset.h"
 #include "mbatch/metrics.h"
+#include "mbatch/metrics_math.h"
 #include "mbatch/kernel.h"
 #include "mbatch/model.h"
 #include "mbatch/optim.h"
@@ -65,11 +66,6 @@ static double probe_read(const mb_comm *c, const void *X, int64_t bytes) {
     double dt = mb_wtime() - t0;
     mb_allreduce_max_double(c, &dt, 1);
     return dt;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* Every rank saw the stop flag: save a checkpoint at this step (unless one was just written,
@@ -455,11 +451,7 @@ mb_err mb_train(const mb_comm *c, const mb_job *job, const mb_train_opts *o, mb_
      * rows into metrics.h5 /classification. */
     MB_TRY(mb__validation_report(c, &s, t, theta, metrics_path, o->progress));
     MB_TRY(mb__finish(c, job, &s, compute_total, t_start, res));
-    if (nprobed > 0) {
-        qsort(probed, (size_t)nprobed, sizeof *probed, cmp_double);
-        res->read_fraction = nprobed % 2 ? probed[nprobed / 2]
-                                         : 0.5 * (probed[nprobed / 2 - 1] + probed[nprobed / 2]);
-    }
+    if (nprobed > 0) res->read_fraction = mb_median(probed, nprobed);
 out:
     free(probed);
     free(best_theta);

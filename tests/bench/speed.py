@@ -161,7 +161,7 @@ if sgd_ok:
 # median of read_s / epoch_s is the paired fraction, which a slow minute moves far less.
 epochs_for = {"full": 12, 4096: 6, 256: 4}
 configs = [("full", 1)] + [(B, k) for B in (4096, 256) for k in blocks_for(B)]
-results, ep_of, probe_of, read_of = {}, {}, {}, {}
+results, ep_of, read_of = {}, {}, {}
 for r in range(repeats):
     for np_ in (1, 2):
         seq[np_].append(bandwidth(np_))
@@ -174,7 +174,6 @@ for r in range(repeats):
                                       "probe_bandwidth=true")
                 key = (dtype, batch, k, np_)
                 ep_of.setdefault(key, []).extend(e["epoch_s"][1:-1])
-                probe_of.setdefault(key, []).extend(e["read_s"][1:-1] / e["epoch_s"][1:-1])
                 read_of.setdefault(key, []).extend(e["read_s"][1:-1])
 for np_ in (1, 2):
     floor[np_] = statistics.median(seq[np_])
@@ -199,7 +198,7 @@ for dtype in ("float64", "float32"):
                 label += " shuffle_block=%d" % k
                 gather = ", %.2f of the gathered-rows floor in that order (%.3g GB/s)" % (
                     gb / gfloor[(np_, batch, k)], gfloor[(np_, batch, k)])
-            pr = probe_of[(dtype, batch, k, np_)]
+            pr = [rd / es for rd, es in zip(read_of[(dtype, batch, k, np_)], ep)]
             paired = ", fraction of one read of its rows right after each epoch: %s, that " \
                 "read %.3g GB/s" % (spread(pr),
                                     bytes_x / statistics.median(read_of[(dtype, batch, k, np_)]) / 1e9)

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 #include <math.h>
 
+#include "mbatch/metrics_math.h"
 #include "mbatch/tree.h"
 
 static const mb_tree_params GINI2 = {MB_CRIT_GINI, 2, 1, 1, 1, 0, 0};
@@ -237,13 +238,42 @@ static void test_forest_predict(void **state) {
     mb_forest_free(&f);
 }
 
+/* mb_sort_doubles (the histograms' sort, shared) and mb_median: odd and even counts, runs past
+ * the insertion-sort cut-off, duplicates, against a count of smaller and larger values. */
+static void test_sort_median(void **state) {
+    (void)state;
+    assert_true(isnan(mb_median(NULL, 0)));
+    double two[2] = {3.0, -1.0}, one[1] = {7.5};
+    assert_true(mb_median(two, 2) == 1.0);
+    assert_true(mb_median(one, 1) == 7.5);
+    for (int64_t n = 1; n <= 300; n += 7) {
+        double *v = malloc(sizeof(double) * (size_t)n);
+        assert_non_null(v);
+        uint64_t s = 0x9e3779b97f4a7c15ull + (uint64_t)n;
+        for (int64_t i = 0; i < n; i++) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            v[i] = (double)(s % 50) - 20.0; /* duplicates on purpose */
+        }
+        double m = mb_median(v, n);
+        for (int64_t i = 1; i < n; i++) assert_true(v[i - 1] <= v[i]);
+        int64_t below = 0, above = 0;
+        for (int64_t i = 0; i < n; i++) below += v[i]<m, above += v[i]> m;
+        assert_true(below <= n / 2 && above <= n / 2);
+        if (n % 2)
+            assert_true(m == v[n / 2]);
+        else
+            assert_true(m == 0.5 * (v[n / 2 - 1] + v[n / 2]));
+        free(v);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_edges_exact),    cmocka_unit_test(test_edges_quantiles),
         cmocka_unit_test(test_midpoint),       cmocka_unit_test(test_costs),
         cmocka_unit_test(test_best_split),     cmocka_unit_test(test_hist),
         cmocka_unit_test(test_sampling),       cmocka_unit_test(test_tree_apply),
-        cmocka_unit_test(test_forest_predict),
+        cmocka_unit_test(test_forest_predict), cmocka_unit_test(test_sort_median),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
