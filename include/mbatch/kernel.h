@@ -43,6 +43,13 @@ double mb_kernel_grad(mb_model_type type, const void *X, mb_dtype dt, const doub
                       const int64_t *idx, int64_t rows, int64_t d, int64_t k, const double *theta,
                       double *g, double *work);
 
+/* Which loop mb_kernel_grad runs for the linear and logistic models (k == 1): MB_KERNEL_AUTO, the
+ * AVX2 one where the CPU has AVX2 and FMA, else the portable one; MB_KERNEL_PORTABLE, the portable
+ * one always (the two give the same bits; tests compare them on one machine). Until it is set,
+ * the first call chooses, once: MBATCH_KERNEL=portable in the environment means portable. */
+typedef enum { MB_KERNEL_AUTO = 0, MB_KERNEL_PORTABLE = 1 } mb_kernel_path;
+void mb_kernel_set_path(mb_kernel_path path);
+
 /* Rows idx[0 .. n) of X ([*][d] of dt) into out ([n][d] float64), and their labels y[idx[i]]
  * into yout unless y is NULL. Scattered rows are requested several rows ahead, so their misses
  * overlap instead of following one another. */

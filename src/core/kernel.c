@@ -2,6 +2,7 @@
 #include "mbatch/kernel.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -509,13 +510,34 @@ grad_k1_avx2(mb_model_type type, const void *X, int f32, const double *y, const 
     return grad_k1_avx2_body(type, X, 0, y, idx, rows, d, theta, g);
 }
 
-/* MBATCH_KERNEL=portable forces the portable path, so tests can compare the two on one machine. */
-static int use_avx2(void) {
-    const char *env = getenv("MBATCH_KERNEL");
-    if (env && strcmp(env, "portable") == 0) return 0;
+/* The path: -1 until chosen, then 1 for AVX2, 0 for portable. Chosen once, not at every call:
+ * getenv scans the whole environment (under mpirun a hundred variables or more), and a
+ * mini-batch epoch calls the kernel once a batch (1M rows at B = 256: 0.5-1 ms an epoch). */
+static _Atomic int kernel_path = -1;
+
+static int cpu_has_avx2(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
+
+static int use_avx2(void) {
+    int p = atomic_load_explicit(&kernel_path, memory_order_relaxed);
+    if (p < 0) {
+        const char *env = getenv("MBATCH_KERNEL");
+        p = env && strcmp(env, "portable") == 0 ? 0 : cpu_has_avx2();
+        atomic_store_explicit(&kernel_path, p, memory_order_relaxed);
+    }
+    return p;
+}
 #endif
+
+void mb_kernel_set_path(mb_kernel_path path) {
+#ifdef MB_HAVE_AVX2_PATH
+    atomic_store_explicit(&kernel_path, path == MB_KERNEL_PORTABLE ? 0 : cpu_has_avx2(),
+                          memory_order_relaxed);
+#else
+    (void)path; /* only the portable path is built */
+#endif
+}
 
 double mb_kernel_grad(mb_model_type type, const void *X, mb_dtype dt, const double *y,
                       const int64_t *idx, int64_t rows, int64_t d, int64_t k, const double *theta,

@@ -223,11 +223,11 @@ static void test_portable_same_bits(void **state) {
                         mb_dtype dt = f32 ? MB_DTYPE_F32 : MB_DTYPE_F64;
                         const void *X = f32 ? (void *)t.X32 : (void *)t.X;
                         const int64_t *ix = gathered ? idx : NULL;
-                        unsetenv("MBATCH_KERNEL");
+                        mb_kernel_set_path(MB_KERNEL_AUTO);
                         double l1 = mb_kernel_grad(type, X, dt, t.y, ix, n, d, 1, t.theta, g1, w);
-                        setenv("MBATCH_KERNEL", "portable", 1);
+                        mb_kernel_set_path(MB_KERNEL_PORTABLE);
                         double l2 = mb_kernel_grad(type, X, dt, t.y, ix, n, d, 1, t.theta, g2, w);
-                        unsetenv("MBATCH_KERNEL");
+                        mb_kernel_set_path(MB_KERNEL_AUTO);
                         assert_same(l1, l2);
                         for (int64_t j = 0; j < np; j++) assert_same(g1[j], g2[j]);
                         free(g1), free(g2), free(w);
@@ -261,7 +261,7 @@ static void test_logistic_vs_libm(void **state) {
     (void)state;
     double *w = work_for(1, 1), worst_l = 0, worst_r = 0;
     for (int path = 0; path < 2; path++) {
-        if (path) setenv("MBATCH_KERNEL", "portable", 1);
+        if (path) mb_kernel_set_path(MB_KERNEL_PORTABLE);
         for (int i = -80000; i <= 80000; i += 7)
             for (int lab = 0; lab < 2; lab++) {
                 double z = i * 0.01 + (i % 3) * 1e-9, x = 1.0, y = lab, theta[2] = {z, 0.0};
@@ -281,7 +281,7 @@ static void test_logistic_vs_libm(void **state) {
                     fail();
                 }
             }
-        unsetenv("MBATCH_KERNEL");
+        mb_kernel_set_path(MB_KERNEL_AUTO);
     }
     print_message("worst relative loss error %.3g, worst residual error %.3g\n", worst_l, worst_r);
     free(w);
@@ -331,7 +331,7 @@ static void test_logistic_loss_sum(void **state) {
         y[i] = mb_rng_uniform(5, 2, (uint64_t)i, 0) < 0.5 ? 0.0 : 1.0;
     }
     for (int path = 0; path < 2; path++) {
-        if (path) setenv("MBATCH_KERNEL", "portable", 1);
+        if (path) mb_kernel_set_path(MB_KERNEL_PORTABLE);
         int64_t ns[21];
         for (int c = 0; c < 21; c++) ns[c] = c < 20 ? c + 1 : N;
         for (int c = 0; c < 21; c++) {
@@ -346,7 +346,7 @@ static void test_logistic_loss_sum(void **state) {
                 mb_kernel_grad(MB_MODEL_LOGISTIC, X, MB_DTYPE_F64, y, NULL, n, 1, 1, theta, g, w);
             assert_close(l, (double)ref, 1e-13 * (double)ref);
         }
-        unsetenv("MBATCH_KERNEL");
+        mb_kernel_set_path(MB_KERNEL_AUTO);
     }
     free(X), free(y), free(w);
 }
