@@ -301,10 +301,12 @@ MB_AVX2 __m256d dot_lanes(const void *x, int f32, const double *w, int64_t d) {
         a[3] = _mm256_fmadd_pd(load4(x, f32, j + 12), _mm256_loadu_pd(w + j + 12), a[3]);
     }
     /* What is left: up to three groups of four and a part, into accumulators 0, 1, 2, 3. */
-    a[0] = dot_group(x, f32, w, j, d, a[0]);
-    a[1] = dot_group(x, f32, w, j + 4, d, a[1]);
-    a[2] = dot_group(x, f32, w, j + 8, d, a[2]);
-    a[3] = dot_group(x, f32, w, j + 12, d, a[3]);
+    if (j < d) {
+        a[0] = dot_group(x, f32, w, j, d, a[0]);
+        a[1] = dot_group(x, f32, w, j + 4, d, a[1]);
+        a[2] = dot_group(x, f32, w, j + 8, d, a[2]);
+        a[3] = dot_group(x, f32, w, j + 12, d, a[3]);
+    }
     return _mm256_add_pd(_mm256_add_pd(a[0], a[1]), _mm256_add_pd(a[2], a[3]));
 }
 
@@ -334,7 +336,20 @@ MB_AVX2 void pass8_avx2(const void *const *xs, const double *r, int f32, int64_t
         s = _mm256_fmadd_pd(r7, load4(x7, f32, j), s);
         _mm256_storeu_pd(g + j, _mm256_add_pd(_mm256_loadu_pd(g + j), _mm256_add_pd(p, s)));
     }
-    for (; j < d; j++) g[j] = pass_elem(xs, r, f32, j, g[j]);
+    if (j < d) { /* the last 1-3 columns, lane by lane the same operations */
+        int64_t n = d - j;
+        __m256i m = _mm256_setr_epi64x(-1, n > 1 ? -1 : 0, n > 2 ? -1 : 0, 0);
+        __m256d p = _mm256_mul_pd(r0, load_part(x0, f32, j, n)),
+                s = _mm256_mul_pd(r4, load_part(x4, f32, j, n));
+        p = _mm256_fmadd_pd(r1, load_part(x1, f32, j, n), p);
+        s = _mm256_fmadd_pd(r5, load_part(x5, f32, j, n), s);
+        p = _mm256_fmadd_pd(r2, load_part(x2, f32, j, n), p);
+        s = _mm256_fmadd_pd(r6, load_part(x6, f32, j, n), s);
+        p = _mm256_fmadd_pd(r3, load_part(x3, f32, j, n), p);
+        s = _mm256_fmadd_pd(r7, load_part(x7, f32, j, n), s);
+        _mm256_maskstore_pd(g + j, m,
+                            _mm256_add_pd(_mm256_maskload_pd(g + j, m), _mm256_add_pd(p, s)));
+    }
 }
 
 /* estrin in four lanes. */
@@ -411,9 +426,9 @@ MB_AVX2 void prefetch_next_block_row(const void *X, int f32, const int64_t *idx,
     if (k < rows && !continues_run(idx, k)) prefetch_l1(row_ptr(X, f32, idx[k], d), rowbytes);
 }
 
-MB_AVX2 double grad_k1_avx2_body(mb_model_type type, const void *X, int f32, const double *y,
-                                 const int64_t *idx, int64_t rows, int64_t d, const double *theta,
-                                 double *g) {
+MB_AVX2 double grad_k1_avx2_body(mb_model_type type, const void *X, int f32, int gathered,
+                                 const double *y, const int64_t *idx, int64_t rows, int64_t d,
+                                 const double *theta, double *g) {
     double loss = 0, b = theta[d], gb = g[d];
     int64_t rowbytes = d * (f32 ? 4 : 8);
     __m256d lp = _mm256_set1_pd(1.0); /* log_prod's p and k in lanes */
@@ -441,18 +456,27 @@ MB_AVX2 double grad_k1_avx2_body(mb_model_type type, const void *X, int f32, con
         const void **xc = xs[cur];
         double *rc = r[cur], ys[BLK], ls[BLK];
         __m256d v[BLK];
-        for (int q = 0; q < BLK; q++) {
-            if (q >= nr) { /* padding of a short block: four-lane residuals read it */
-                xc[q] = xc[0];
-                ys[q] = 0.0;
-                v[q] = _mm256_setzero_pd();
-                continue;
+        if (nr == BLK) {
+            for (int q = 0; q < BLK; q++) {
+                int64_t row = gathered ? idx[i0 + q] : i0 + q;
+                if (gathered) prefetch_next_block_row(X, f32, idx, i0 + q + BLK, rows, d, rowbytes);
+                xc[q] = row_ptr(X, f32, row, d);
+                ys[q] = y[row];
+                v[q] = dot_lanes(xc[q], f32, theta, d);
             }
-            int64_t row = idx ? idx[i0 + q] : i0 + q;
-            if (idx) prefetch_next_block_row(X, f32, idx, i0 + q + BLK, rows, d, rowbytes);
-            xc[q] = row_ptr(X, f32, row, d);
-            ys[q] = y[row];
-            v[q] = dot_lanes(xc[q], f32, theta, d);
+        } else {
+            for (int q = 0; q < BLK; q++) {
+                if (q >= nr) { /* padding of a short block: four-lane residuals read it */
+                    xc[q] = xc[0];
+                    ys[q] = 0.0;
+                    v[q] = _mm256_setzero_pd();
+                    continue;
+                }
+                int64_t row = gathered ? idx[i0 + q] : i0 + q;
+                xc[q] = row_ptr(X, f32, row, d);
+                ys[q] = y[row];
+                v[q] = dot_lanes(xc[q], f32, theta, d);
+            }
         }
         __m256d bv = _mm256_set1_pd(b);
         __m256d z4[2] = {dots4(v[0], v[1], v[2], v[3], bv), dots4(v[4], v[5], v[6], v[7], bv)};
@@ -505,9 +529,14 @@ grad_k1_avx2(mb_model_type type, const void *X, int f32, const double *y, const 
         memcpy(wa, theta, sizeof(double) * (size_t)(d + 1));
         theta = wa;
     }
-    /* Two instantiations, so the storage type is a constant inside the loops. */
-    if (f32) return grad_k1_avx2_body(type, X, 1, y, idx, rows, d, theta, g);
-    return grad_k1_avx2_body(type, X, 0, y, idx, rows, d, theta, g);
+    /* Four instantiations, so the storage type and whether rows are gathered are constants
+     * inside the loops (in L2, 64 features: 42 cycles a row instead of 45, 141 instructions a row
+     * instead of 165 by callgrind). */
+    if (f32)
+        return idx ? grad_k1_avx2_body(type, X, 1, 1, y, idx, rows, d, theta, g)
+                   : grad_k1_avx2_body(type, X, 1, 0, y, idx, rows, d, theta, g);
+    return idx ? grad_k1_avx2_body(type, X, 0, 1, y, idx, rows, d, theta, g)
+               : grad_k1_avx2_body(type, X, 0, 0, y, idx, rows, d, theta, g);
 }
 
 /* The path: -1 until chosen, then 1 for AVX2, 0 for portable. Chosen once, not at every call:
