@@ -202,12 +202,14 @@ static void test_gather_equals_copy(void **state) {
 }
 
 /* The AVX2 path and the portable path perform the same operations: the same bits, for row widths
- * around the vector widths and their tails, row counts that leave a short last block, in place
- * and gathered. */
+ * around the vector widths and their tails, row counts that leave a short last block or a
+ * short last pair of blocks (the AVX2 path takes two blocks of eight at a time), in place and
+ * gathered. */
 static void test_portable_same_bits(void **state) {
     (void)state;
-    int64_t ds[] = {1, 5, 8, 9, 16, 17, 24, 30, 64, 71},
-            ns[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 37};
+    int64_t ds[] = {1, 5, 8, 9, 16, 17, 24, 30, 64, 71, 130},
+            ns[] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14,
+                    15, 16, 17, 18, 20, 23, 24, 25, 31, 32, 33, 37, 41};
     for (size_t a = 0; a < sizeof ds / sizeof *ds; a++)
         for (int ti = 0; ti < 2; ti++)
             for (int f32 = 0; f32 < 2; f32++)
@@ -216,7 +218,7 @@ static void test_portable_same_bits(void **state) {
                         mb_model_type type = ti ? MB_MODEL_LOGISTIC : MB_MODEL_LINEAR;
                         int64_t n = ns[c], d = ds[a], np = d + 1;
                         data t = make(type, n, d, 1, 9 + a, 0);
-                        int64_t idx[37];
+                        int64_t idx[41];
                         for (int64_t i = 0; i < n; i++) idx[i] = (i * 11) % n;
                         double *g1 = calloc((size_t)np, 8), *g2 = calloc((size_t)np, 8);
                         double *w = work_for(d, 1);
