@@ -43,6 +43,13 @@ double mb_kernel_grad(mb_model_type type, const void *X, mb_dtype dt, const doub
                       const int64_t *idx, int64_t rows, int64_t d, int64_t k, const double *theta,
                       double *g, double *work);
 
+/* The loss of rows 0 .. rows-1 of X (linear or logistic, k = 1) summed as mb_kernel_grad sums it,
+ * without the gradient; *metric_sum receives mb_model_eval's metric summed in row order (squared
+ * errors, or the rows whose predicted class, z >= 0, is their label). One pass over the rows at
+ * the kernel's speed: mb_model_eval calls it for these models. */
+double mb_kernel_eval(mb_model_type type, const void *X, mb_dtype dt, const double *y, int64_t rows,
+                      int64_t d, const double *theta, double *metric_sum);
+
 /* Which loop mb_kernel_grad runs for the linear and logistic models (k == 1): MB_KERNEL_AUTO, the
  * AVX2 one where the CPU has AVX2 and FMA, else the portable one; MB_KERNEL_PORTABLE, the portable
  * one always (the two give the same bits; tests compare them on one machine). Until it is set,
