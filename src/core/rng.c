@@ -3,6 +3,10 @@
 
 #include <math.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
 /* The splitmix64 finalizer (Stafford's "mix13"): a bijection of 64-bit words in which every
  * input bit flips every output bit with probability close to 1/2. */
 static uint64_t mix64(uint64_t z) {
@@ -101,8 +105,8 @@ uint64_t mb_perm_inv(const mb_perm *p, uint64_t x) {
     return i;
 }
 
-/* The body of mb_perm_inv_range, compiled twice: where the CPU has AVX-512 (64-bit lane
- * multiplies) the eight networks run in one vector. */
+/* mb_perm_inv_range without AVX-512: eight networks side by side, which the compiler may
+ * vectorize. */
 __attribute__((always_inline)) static inline void
 perm_inv_range_body(const mb_perm *p, uint64_t x0, int64_t count, uint64_t *out) {
     enum { W = 8 };
@@ -130,9 +134,47 @@ perm_inv_range_body(const mb_perm *p, uint64_t x0, int64_t count, uint64_t *out)
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
+/* round_fn of eight halves in one vector: mix64's shifts, xors and multiplies lane by lane. */
+__attribute__((target("avx512f,avx512dq,avx512vl"), always_inline)) static inline __m512i
+round_fn8(__m512i key, __m512i half, __m512i mask) {
+    __m512i z = _mm512_xor_si512(key, half);
+    z = _mm512_xor_si512(z, _mm512_srli_epi64(z, 30));
+    z = _mm512_mullo_epi64(z, _mm512_set1_epi64((long long)UINT64_C(0xbf58476d1ce4e5b9)));
+    z = _mm512_xor_si512(z, _mm512_srli_epi64(z, 27));
+    z = _mm512_mullo_epi64(z, _mm512_set1_epi64((long long)UINT64_C(0x94d049bb133111eb)));
+    z = _mm512_xor_si512(z, _mm512_srli_epi64(z, 31));
+    return _mm512_and_si512(z, mask);
+}
+
+/* Where the CPU has AVX-512 (64-bit lane multiplies): eight networks in one vector, written as
+ * vector operations (compiled with AVX-512 the body above stayed mostly scalar: 6.8 ns an
+ * element over 900,000 elements, this 4.3). */
 __attribute__((target("avx512f,avx512dq,avx512vl"))) static void
 perm_inv_range_avx512(const mb_perm *p, uint64_t x0, int64_t count, uint64_t *out) {
-    perm_inv_range_body(p, x0, count, out);
+    int64_t i = 0;
+    if (p->n > 1) {
+        const __m512i mask = _mm512_set1_epi64((long long)p->half_mask),
+                      n = _mm512_set1_epi64((long long)p->n),
+                      lane = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+        const __m128i bits = _mm_cvtsi64_si128((long long)p->half_bits);
+        __m512i key[4];
+        for (int k = 0; k < 4; k++) key[k] = _mm512_set1_epi64((long long)p->keys[k]);
+        for (; i + 8 <= count; i += 8) {
+            __m512i v = _mm512_add_epi64(_mm512_set1_epi64((long long)(x0 + (uint64_t)i)), lane);
+            /* The network, then again on the lanes still outside [0, n) (the cycle walk). */
+            for (__mmask8 m = 0xff; m; m = _mm512_cmpge_epu64_mask(v, n)) {
+                __m512i l = _mm512_srl_epi64(v, bits), r = _mm512_and_si512(v, mask);
+                for (int k = 3; k >= 0; k--) {
+                    __m512i t = l;
+                    l = _mm512_xor_si512(r, round_fn8(key[k], l, mask));
+                    r = t;
+                }
+                v = _mm512_mask_mov_epi64(v, m, _mm512_or_si512(_mm512_sll_epi64(l, bits), r));
+            }
+            _mm512_storeu_si512((void *)(out + i), v);
+        }
+    }
+    for (; i < count; i++) out[i] = mb_perm_inv(p, x0 + (uint64_t)i);
 }
 #endif
 
