@@ -77,18 +77,37 @@ hid_t mb__h5_vlen_str(void) {
     return t;
 }
 
+/* A write's conversion buffers: the data's size, at least 4 KiB; from 1 MiB of data up, HDF5's
+ * default (1 MiB). */
+#define XFER_BUF_MIN ((size_t)4096)
+#define XFER_BUF_MAX ((size_t)1 << 20)
+
+hid_t mb__h5_write_xfer(hsize_t npoints, hid_t ftype, hid_t mtype) {
+    size_t fs = H5Tget_size(ftype), ms = H5Tget_size(mtype), per = fs > ms ? fs : ms;
+    if (per == 0 || npoints > (hsize_t)(XFER_BUF_MAX / per)) return H5P_DEFAULT;
+    size_t bytes = (size_t)npoints * per;
+    hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
+    if (dxpl < 0) return dxpl;
+    if (H5Pset_buffer(dxpl, bytes < XFER_BUF_MIN ? XFER_BUF_MIN : bytes, NULL, NULL) < 0) {
+        H5Pclose(dxpl);
+        return H5I_INVALID_HID;
+    }
+    return dxpl;
+}
+
 mb_err mb__h5_write_dset(hid_t loc, const char *path, const char *name, hid_t ftype, hid_t mtype,
                          int rank, const hsize_t *dims, const void *data) {
     mb_err err = MB_OK;
-    hid_t ids[2] = {H5I_INVALID_HID, H5I_INVALID_HID};
+    hid_t ids[3] = {H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID};
     hsize_t npoints = 1;
     for (int i = 0; i < rank; i++) npoints *= dims[i];
     MB_H5(ids[0] = H5Screate_simple(rank, dims, NULL));
     MB_H5(ids[1] = H5Dcreate2(loc, name, ftype, ids[0], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    MB_H5(ids[2] = mb__h5_write_xfer(npoints, ftype, mtype));
     /* HDF5 refuses a NULL buffer even for zero elements, and there is nothing to write. */
-    if (npoints > 0) MB_H5(H5Dwrite(ids[1], mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
+    if (npoints > 0) MB_H5(H5Dwrite(ids[1], mtype, H5S_ALL, H5S_ALL, ids[2], data));
 out:
-    mb__h5_close_all(ids, 2);
+    mb__h5_close_all(ids, 3);
     return err;
 }
 
