@@ -242,7 +242,7 @@ static void test_portable_same_bits(void **state) {
  * same bits on both paths, float64 and float32, at row counts that leave blocks short. */
 static void test_eval(void **state) {
     (void)state;
-    int64_t ds[] = {1, 7, 64, 130}, ns[] = {1, 3, 8, 13, 16, 17, 37, 300};
+    int64_t ds[] = {0, 1, 7, 64, 130}, ns[] = {0, 1, 3, 8, 13, 16, 17, 37, 300};
     for (size_t a = 0; a < sizeof ds / sizeof *ds; a++)
         for (int ti = 0; ti < 2; ti++)
             for (int f32 = 0; f32 < 2; f32++)
