@@ -38,6 +38,14 @@ int64_t mb_model_work_size(int64_t k); /* MB_MODEL_CHUNK * k + k */
 double mb_model_grad(mb_model_type type, const double *X, const double *y, int64_t rows, int64_t d,
                      int64_t k, const double *theta, double *g, double *work);
 
+/* The metric of one row of a one-output model from its score z: the squared error (linear,
+ * huber), or 1 when the predicted class (z >= 0, i.e. p >= 0.5) is the label (logistic, the
+ * SVMs). mb_model_eval sums it; inline for the fused kernel's loop. */
+static inline double mb_model_row_metric(mb_model_type type, double z, double y) {
+    if (type == MB_MODEL_LINEAR || type == MB_MODEL_HUBER) return (z - y) * (z - y);
+    return (z >= 0 ? 1.0 : 0.0) == y;
+}
+
 /* Sets *loss_sum and *metric_sum (does not add to them) to the summed loss and the summed metric
  * over rows: for linear the squared error (sum of r^2), for classifiers the number of correct
  * predictions (softmax: argmax, the first maximum on ties; logistic: p >= 0.5, i.e. z >= 0). */

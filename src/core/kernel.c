@@ -190,13 +190,6 @@ static inline double row_residual(mb_model_type type, double z, double y, double
     return rest;
 }
 
-/* mb_model_eval's metric of one row: the squared error (linear), or 1 when the predicted class
- * (z >= 0) is the label (logistic). */
-static inline double row_metric(mb_model_type type, double z, double y) {
-    if (type == MB_MODEL_LINEAR) return (z - y) * (z - y);
-    return (z >= 0 ? 1.0 : 0.0) == y;
-}
-
 static inline const void *row_ptr(const void *X, int f32, int64_t row, int64_t d) {
     return f32 ? (const void *)((const float *)X + row * d)
                : (const void *)((const double *)X + row * d);
@@ -256,7 +249,7 @@ static double grad_k1_portable(mb_model_type type, const void *X, int f32, const
             if (q < nr) {
                 double z = dot_portable(xs[q], f32, theta, d) + b;
                 loss += row_residual(type, z, y[row], &r[q], &lp, q % 4);
-                if (metric) *metric += row_metric(type, z, y[row]);
+                if (metric) *metric += mb_model_row_metric(type, z, y[row]);
             }
         }
         if (type == MB_MODEL_LOGISTIC) log_prod_normalize(&lp);
@@ -515,9 +508,9 @@ MB_AVX2 double grad_k1_avx2_body(mb_model_type type, const void *X, int f32, int
             for (int q = 0; q < nr; q++) ls[q] = row_residual(type, zs[q], yl[q], &rc[q], NULL, 0);
         }
         if (metric) { /* an evaluation: the loss and the metric in row order, no gradient */
-            for (int q = 0; q < nr && q < sb; q++) {
+            for (int q = 0; q < nr && q < sb; q++) { /* q < sb: nr <= sb, for the compiler */
                 loss += ls[q];
-                *metric += row_metric(type, z4[q / 4][q % 4], yl[q]);
+                *metric += mb_model_row_metric(type, z4[q / 4][q % 4], yl[q]);
             }
             continue;
         }

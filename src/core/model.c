@@ -126,25 +126,24 @@ void mb_model_head_eval(mb_model_type type, const double *Z, const double *yc, i
         case MB_MODEL_LINEAR: {
             double r = z[0] - yc[i];
             loss += 0.5 * r * r;
-            metric += r * r;
+            metric += mb_model_row_metric(type, z[0], yc[i]);
             break;
         }
         case MB_MODEL_HUBER: {
             double r = z[0] - yc[i];
             loss += huber_loss(r);
-            metric += r * r;
+            metric += mb_model_row_metric(type, z[0], yc[i]);
             break;
         }
         case MB_MODEL_LOGISTIC:
             loss += logistic_loss(z[0], yc[i]);
-            /* sigmoid(z) >= 0.5 exactly when z >= 0. */
-            metric += (z[0] >= 0 ? 1.0 : 0.0) == yc[i];
+            metric += mb_model_row_metric(type, z[0], yc[i]);
             break;
         case MB_MODEL_HINGE:
         case MB_MODEL_SQUARED_HINGE: {
             double m = 1.0 - (2.0 * yc[i] - 1.0) * z[0];
             loss += m > 0 ? (type == MB_MODEL_HINGE ? m : m * m) : 0.0;
-            metric += (z[0] >= 0 ? 1.0 : 0.0) == yc[i];
+            metric += mb_model_row_metric(type, z[0], yc[i]);
             break;
         }
         case MB_MODEL_SOFTMAX: {

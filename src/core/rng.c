@@ -9,11 +9,13 @@
 
 /* The splitmix64 finalizer (Stafford's "mix13"): a bijection of 64-bit words in which every
  * input bit flips every output bit with probability close to 1/2. */
+#define MIX_M1 UINT64_C(0xbf58476d1ce4e5b9)
+#define MIX_M2 UINT64_C(0x94d049bb133111eb)
 static uint64_t mix64(uint64_t z) {
     z ^= z >> 30;
-    z *= UINT64_C(0xbf58476d1ce4e5b9);
+    z *= MIX_M1;
     z ^= z >> 27;
-    z *= UINT64_C(0x94d049bb133111eb);
+    z *= MIX_M2;
     z ^= z >> 31;
     return z;
 }
@@ -134,14 +136,14 @@ perm_inv_range_body(const mb_perm *p, uint64_t x0, int64_t count, uint64_t *out)
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-/* round_fn of eight halves in one vector: mix64's shifts, xors and multiplies lane by lane. */
+/* round_fn of eight halves in one vector: mix64 lane by lane. */
 __attribute__((target("avx512f,avx512dq,avx512vl"), always_inline)) static inline __m512i
 round_fn8(__m512i key, __m512i half, __m512i mask) {
     __m512i z = _mm512_xor_si512(key, half);
     z = _mm512_xor_si512(z, _mm512_srli_epi64(z, 30));
-    z = _mm512_mullo_epi64(z, _mm512_set1_epi64((long long)UINT64_C(0xbf58476d1ce4e5b9)));
+    z = _mm512_mullo_epi64(z, _mm512_set1_epi64((long long)MIX_M1));
     z = _mm512_xor_si512(z, _mm512_srli_epi64(z, 27));
-    z = _mm512_mullo_epi64(z, _mm512_set1_epi64((long long)UINT64_C(0x94d049bb133111eb)));
+    z = _mm512_mullo_epi64(z, _mm512_set1_epi64((long long)MIX_M2));
     z = _mm512_xor_si512(z, _mm512_srli_epi64(z, 31));
     return _mm512_and_si512(z, mask);
 }

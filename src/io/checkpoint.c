@@ -104,20 +104,17 @@ static uint64_t attrs_sum(const mb_ckpt *c) {
 static mb_err write_dset(hid_t loc, const char *path, const char *name, hid_t ftype, hid_t mtype,
                          int rank, const hsize_t *dims, const void *data) {
     mb_err err = MB_OK;
-    hid_t ids[3] = {H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID};
+    hid_t dset = H5I_INVALID_HID;
     hsize_t npoints = 1;
     for (int i = 0; i < rank; i++) npoints *= dims[i];
-    MB_H5(ids[0] = H5Screate_simple(rank, dims, NULL));
-    MB_H5(ids[1] = H5Dcreate2(loc, name, ftype, ids[0], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-    MB_H5(ids[2] = mb__h5_write_xfer(npoints, ftype, mtype));
-    /* HDF5 refuses a NULL buffer even for zero elements, and there is nothing to write. */
-    if (npoints > 0) MB_H5(H5Dwrite(ids[1], mtype, H5S_ALL, H5S_ALL, ids[2], data));
+    MB_TRY(mb__h5_write_dset(loc, path, name, ftype, mtype, rank, dims, data));
     uint64_t sum = H5Tis_variable_str(mtype) > 0
                        ? fnv_strs((char *const *)data, (int64_t)npoints)
                        : fnv1a(FNV_OFFSET, data, npoints > 0 ? npoints * H5Tget_size(mtype) : 0);
-    MB_TRY(mb__h5_attr_u64(ids[1], path, "checksum", sum));
+    MB_H5(dset = H5Dopen2(loc, name, H5P_DEFAULT));
+    MB_TRY(mb__h5_attr_u64(dset, path, "checksum", sum));
 out:
-    mb__h5_close_all(ids, 3);
+    mb__h5_close_all(&dset, 1);
     return err;
 }
 
