@@ -101,7 +101,7 @@ static const double ATANH_C[12] = {1.0,      1.0 / 3,  1.0 / 5,  1.0 / 7,  1.0 /
 /* c[0] + c[1] x + ... + c[n-1] x^(n-1) (n <= 16) by Estrin's scheme: pairs fma(c[2i+1], x, c[2i]),
  * then pairs of those in x^2, then in x^4, ..., an odd one out moving up a level as it is. The
  * dependency chains are short, so the lanes' exp and log overlap the kernel's other work. */
-static inline double estrin(const double *c, int n, double x) {
+__attribute__((always_inline)) static inline double estrin(const double *c, int n, double x) {
     double a[8];
     int m = (n + 1) / 2;
 #pragma GCC unroll 8
@@ -144,7 +144,7 @@ static void log_prod_normalize(log_prod *lp) {
 
 /* The sum of the logs of every factor: log(p) + k log 2 in each lane, the lanes as
  * (l0 + l1) + (l2 + l3). */
-static double log_prod_sum(const log_prod *lp) {
+__attribute__((always_inline)) static inline double log_prod_sum_body(const log_prod *lp) {
     double v[4];
     for (int l = 0; l < 4; l++) {
         double f = lp->p[l], k = (double)lp->k[l];
@@ -154,6 +154,9 @@ static double log_prod_sum(const log_prod *lp) {
         v[l] = fma(k, LN2_HI, fma(k, LN2_LO, (sv + sv) * q));
     }
     return (v[0] + v[1]) + (v[2] + v[3]);
+}
+static double log_prod_sum(const log_prod *lp) {
+    return log_prod_sum_body(lp);
 }
 
 /* A row's residual into *r and 1 + e into *den; returns its loss less log(1 + e). */
@@ -409,6 +412,13 @@ MB_AVX2 void log_prod_normalize_avx2(__m256d *p, __m256i *k) {
                         _mm256_set1_epi64x(0x3ff0000000000000ll)));
 }
 
+/* log_prod_sum with fma() as one instruction instead of a call into libm for each of its 60 or
+ * so (the same bits: fma rounds once either way). It runs once a call, so once a batch: 1024
+ * rows in L2 in batches of 256, 13.9 -> 13.6 us float64, 13.1 -> 12.5 us float32. */
+__attribute__((target("avx2,fma"))) static double log_prod_sum_fma(const log_prod *lp) {
+    return log_prod_sum_body(lp);
+}
+
 /* Rows idx[k0 .. k0 + PF_GROUP) (those before `rows`) into L2 and their labels into L1, except
  * the rows that are PF_GROUP or more rows into a run of consecutive rows. */
 enum { PF_GROUP = 16 };
@@ -532,7 +542,7 @@ MB_AVX2 double grad_k1_avx2_body(mb_model_type type, const void *X, int f32, int
     log_prod sums;
     _mm256_storeu_pd(sums.p, lp);
     _mm256_storeu_si256((__m256i *)sums.k, lk);
-    return loss + log_prod_sum(&sums);
+    return loss + log_prod_sum_fma(&sums);
 }
 
 /* Every row's dot loads all of w: with w off a 32-byte boundary some of those loads straddle two
