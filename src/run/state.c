@@ -182,7 +182,7 @@ mb_err mb__load(const mb_comm *c, const mb_job *job, mb__state *s, int have_prep
                  ? src
                  : mb__alloc_rows(sizeof(double) * (size_t)(s->mt * s->d), "the training shard");
     s->ytr = mb__alloc(sizeof(double) * (size_t)s->mt, "the training labels");
-    s->Xva = mb__alloc(sizeof(double) * (size_t)(s->mv * s->d), "the validation shard");
+    s->Xva = mb__alloc_rows(sizeof(double) * (size_t)(s->mv * s->d), "the validation shard");
     s->yva = mb__alloc(sizeof(double) * (size_t)s->mv, "the validation labels");
     MB_TRY(mb_agree(c, s->Xtr && s->ytr && s->Xva && s->yva ? MB_OK : mb_error_code(), NULL));
     for (int64_t i = 0, it = 0, iv = 0; i < m; i++) {

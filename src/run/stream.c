@@ -17,6 +17,7 @@
 #include "mbatch/partition.h"
 #include "mbatch/place.h"
 #include "mbatch/preprocess.h"
+#include "bigmem.h"
 #include "guard.h"
 #include "io/fsutil.h"
 #include "shared.h"
@@ -453,7 +454,8 @@ static mb_err alloc_slots(mb__stream *st, int64_t stage) {
         sl->raw = mb__alloc(sizeof(double) * (size_t)(st->span * st->ncol + 1), "a stream block");
         sl->yraw = mb__alloc(sizeof(double) * (size_t)(st->span + 1), "a stream block");
         sl->byte = stage > 0 ? mb__alloc((size_t)(stage * st->span), "a stream block") : NULL;
-        sl->X = mb__alloc((size_t)(mb_dtype_size(st->dt) * st->d * st->bt + 8), "a stream block");
+        sl->X = mb__alloc_rows((size_t)(mb_dtype_size(st->dt) * st->d * st->bt + 8),
+                               "a stream block"); /* rows on cache lines, as in memory */
         sl->y = mb__alloc(sizeof(double) * (size_t)(st->bt + 1), "a stream block");
         sl->tmp = mb__alloc(sizeof(double) * (size_t)(st->d + 1), "a stream block");
         if (!sl->tmp || !sl->raw || !sl->yraw || (stage > 0 && !sl->byte) || !sl->X || !sl->y)
@@ -782,7 +784,8 @@ mb_err mb__stream_load(const mb_comm *c, const mb_job *job, mb__state *s, int ha
     st->bt = bt;
     if (!err) err = alloc_slots(st, stage);
     if (!err) {
-        s->Xva = mb__alloc(sizeof(double) * (size_t)(s->mv * s->d + 1), "the validation shard");
+        s->Xva =
+            mb__alloc_rows(sizeof(double) * (size_t)(s->mv * s->d + 1), "the validation shard");
         s->yva = mb__alloc(sizeof(double) * (size_t)(s->mv + 1), "the validation labels");
         if (!s->Xva || !s->yva) err = mb_error_code();
     }
