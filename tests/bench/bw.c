@@ -31,6 +31,22 @@ sum_rows(const double *x, const int64_t *order, int64_t m) {
     return s;
 }
 
+/* The core's speed as a chain of dependent additions, one a cycle on an idle core: how many
+ * billion a second. A shared VM's core can run at a fraction of its clock for minutes (another
+ * guest on its sibling thread); a compute-bound epoch (float32) slows with it, a memory-bound one
+ * (float64) hardly, so the benchmark reads this beside the epochs it compares. */
+static double core_gadds(void) {
+    enum { N = 100000000 };
+    double t0 = MPI_Wtime();
+    uint64_t x = 0;
+    for (uint64_t i = 0; i < N; i++) {
+        x += i;
+        __asm__ volatile("" : "+r"(x)); /* one add after another, not folded or vectorized */
+    }
+    double dt = MPI_Wtime() - t0;
+    return x == 1 ? 0 : N / dt / 1e9;
+}
+
 static int cmp_i64(const void *a, const void *b) {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return x < y ? -1 : x > y;
@@ -46,6 +62,16 @@ int main(int argc, char **argv) {
     int rank, size;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (argc == 2 && strcmp(argv[1], "--core") == 0) {
+        double g[9];
+        for (int r = 0; r < 9; r++) g[r] = core_gadds();
+        qsort(g, 9, sizeof *g, cmp_double);
+        if (rank == 0)
+            printf("core speed: median %.2f G dependent additions/s (min %.2f, max %.2f over 9)\n",
+                   g[4], g[0], g[8]);
+        MPI_Finalize();
+        return 0;
+    }
     /* Per rank: the bytes of X a rank holds in the benchmark (default 512 MB / ranks), far more
      * than any cache. */
     double mb = argc > 1 ? atof(argv[1]) : 512.0 / size;
@@ -55,7 +81,8 @@ int main(int argc, char **argv) {
     if (mb <= 0 || reps < 1 || reps > 1000 || run < 1) {
         if (rank == 0)
             fprintf(stderr,
-                    "usage: mbatch_bw [MB_PER_RANK > 0] [REPS 1..1000] [BATCH] [RUN >= 1]\n");
+                    "usage: mbatch_bw [MB_PER_RANK > 0] [REPS 1..1000] [BATCH] [RUN >= 1]\n"
+                    "       mbatch_bw --core   (the core's speed: dependent additions a second)\n");
         MPI_Abort(MPI_COMM_WORLD, 2);
     }
     int64_t n = (int64_t)(mb * 1048576.0 / sizeof(double));

@@ -50,6 +50,11 @@ floor, gfloor, seq = {}, {}, {1: [], 2: []}
 bw_bin = os.path.join(build, "tests", "bench", "mbatch_bw")
 
 
+def core_speed():
+    line = sh(["mpirun", "-n", "1", bw_bin, "--core"])
+    return float(line.split("median ")[1].split(" G")[0])
+
+
 def bandwidth(np_, B=0, k=1):
     line = sh(["mpirun", "-n", str(np_), bw_bin, str(rows * cols * 8 / 2**20 / np_), "9", str(B),
                str(k)])
@@ -161,10 +166,12 @@ if sgd_ok:
 # median of read_s / epoch_s is the paired fraction, which a slow minute moves far less.
 epochs_for = {"full": 12, 4096: 6, 256: 4}
 configs = [("full", 1)] + [(B, k) for B in (4096, 256) for k in blocks_for(B)]
-results, ep_of, read_of, round_of = {}, {}, {}, {}
+results, ep_of, read_of, round_of, round_core = {}, {}, {}, {}, []
 for r in range(repeats):
     for np_ in (1, 2):
         seq[np_].append(bandwidth(np_))
+    # The core's speed right before the round's float64/float32 pairs (mbatch_bw --core).
+    round_core.append(core_speed())
     for batch, k in configs:
         for np_ in (1, 2):
             for dtype in ("float64", "float32"):
@@ -209,6 +216,10 @@ for dtype in ("float64", "float32"):
                    paired, spread(ep), ", ".join(ratios)))
 # float32 over float64 pooled, and round by round: the two run back to back in a round, so a
 # slow minute that lands on one of them in one round moves one of the paired ratios, not all.
+# Each round's core speed is given with it: float32 epochs are bound by the core (the kernel's
+# instructions) more than float64 ones (the memory), so a round on a slowed core has a lower ratio.
+out("core speed at the start of each round: %s G dependent additions/s (about one a clock "
+    "cycle on an idle core)" % ", ".join("%.2f" % x for x in round_core))
 for batch, k in configs:
     for np_ in (1, 2):
         r64, r32 = round_of[("float64", batch, k, np_)], round_of[("float32", batch, k, np_)]
@@ -217,7 +228,8 @@ for batch, k in configs:
             "median %.2fx)"
             % (batch, "" if batch == "full" else " shuffle_block=%d" % k, np_,
                results[("float64", batch, k, np_)] / results[("float32", batch, k, np_)],
-               ", ".join("%.2f" % x for x in paired), statistics.median(paired)))
+               ", ".join("%.2f (core %.2f)" % (x, cs) for x, cs in zip(paired, round_core)),
+               statistics.median(paired)))
 
 # Threads: 1 rank x 2 threads against 2 ranks, float64, rows shuffled one by one, run back to
 # back in each round (the same rows and bits; mpirun binds each of the <= 2 ranks to one core).
