@@ -31,10 +31,11 @@ sum_rows(const double *x, const int64_t *order, int64_t m) {
     return s;
 }
 
-/* The core's speed as a chain of dependent additions, one a cycle on an idle core: how many
- * billion a second. A shared VM's core can run at a fraction of its clock for minutes (another
- * guest on its sibling thread); a compute-bound epoch (float32) slows with it, a memory-bound one
- * (float64) hardly, so the benchmark reads this beside the epochs it compares. */
+/* The core's speed as a chain of dependent additions, about one a cycle on an idle core: how
+ * many billion a second. A shared VM's core can run at a fraction of that for minutes (on the VM
+ * this was written on, 2.0 instead of 3.6 with nothing else running in the guest); a
+ * compute-bound epoch (float32) slows with it, a memory-bound one (float64) hardly, so the
+ * benchmark reads this beside the epochs it compares. */
 static double core_gadds(void) {
     enum { N = 100000000 };
     double t0 = MPI_Wtime();
