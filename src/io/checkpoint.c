@@ -107,11 +107,10 @@ static mb_err write_dset(hid_t loc, const char *path, const char *name, hid_t ft
     hid_t dset = H5I_INVALID_HID;
     hsize_t npoints = 1;
     for (int i = 0; i < rank; i++) npoints *= dims[i];
-    MB_TRY(mb__h5_write_dset(loc, path, name, ftype, mtype, rank, dims, data));
+    MB_TRY(mb__h5_create_write(loc, path, name, ftype, mtype, rank, dims, data, &dset));
     uint64_t sum = H5Tis_variable_str(mtype) > 0
                        ? fnv_strs((char *const *)data, (int64_t)npoints)
                        : fnv1a(FNV_OFFSET, data, npoints > 0 ? npoints * H5Tget_size(mtype) : 0);
-    MB_H5(dset = H5Dopen2(loc, name, H5P_DEFAULT));
     MB_TRY(mb__h5_attr_u64(dset, path, "checksum", sum));
 out:
     mb__h5_close_all(&dset, 1);

@@ -77,12 +77,14 @@ hid_t mb__h5_vlen_str(void) {
     return t;
 }
 
-/* A write's conversion buffers: the data's size, at least 4 KiB; from 1 MiB of data up, HDF5's
- * default (1 MiB). */
+/* The transfer property list for writing npoints elements of mtype into ftype: conversion
+ * buffers the size of the data, at least 4 KiB. A write that converts (variable-length strings,
+ * compounds) otherwise gets HDF5's default, two calloc'd MiB at every call on fresh pages: most of
+ * a checkpoint's time. H5P_DEFAULT from 1 MiB of data up; close it with mb__h5_close_all. */
 #define XFER_BUF_MIN ((size_t)4096)
 #define XFER_BUF_MAX ((size_t)1 << 20)
 
-hid_t mb__h5_write_xfer(hsize_t npoints, hid_t ftype, hid_t mtype) {
+static hid_t write_xfer(hsize_t npoints, hid_t ftype, hid_t mtype) {
     size_t fs = H5Tget_size(ftype), ms = H5Tget_size(mtype), per = fs > ms ? fs : ms;
     if (per == 0 || npoints > (hsize_t)(XFER_BUF_MAX / per)) return H5P_DEFAULT;
     size_t bytes = (size_t)npoints * per;
@@ -95,19 +97,30 @@ hid_t mb__h5_write_xfer(hsize_t npoints, hid_t ftype, hid_t mtype) {
     return dxpl;
 }
 
-mb_err mb__h5_write_dset(hid_t loc, const char *path, const char *name, hid_t ftype, hid_t mtype,
-                         int rank, const hsize_t *dims, const void *data) {
+mb_err mb__h5_create_write(hid_t loc, const char *path, const char *name, hid_t ftype, hid_t mtype,
+                           int rank, const hsize_t *dims, const void *data, hid_t *dset) {
     mb_err err = MB_OK;
     hid_t ids[3] = {H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID};
     hsize_t npoints = 1;
     for (int i = 0; i < rank; i++) npoints *= dims[i];
+    *dset = H5I_INVALID_HID;
     MB_H5(ids[0] = H5Screate_simple(rank, dims, NULL));
     MB_H5(ids[1] = H5Dcreate2(loc, name, ftype, ids[0], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-    MB_H5(ids[2] = mb__h5_write_xfer(npoints, ftype, mtype));
+    MB_H5(ids[2] = write_xfer(npoints, ftype, mtype));
     /* HDF5 refuses a NULL buffer even for zero elements, and there is nothing to write. */
     if (npoints > 0) MB_H5(H5Dwrite(ids[1], mtype, H5S_ALL, H5S_ALL, ids[2], data));
+    *dset = ids[1];
+    ids[1] = H5I_INVALID_HID;
 out:
     mb__h5_close_all(ids, 3);
+    return err;
+}
+
+mb_err mb__h5_write_dset(hid_t loc, const char *path, const char *name, hid_t ftype, hid_t mtype,
+                         int rank, const hsize_t *dims, const void *data) {
+    hid_t dset;
+    mb_err err = mb__h5_create_write(loc, path, name, ftype, mtype, rank, dims, data, &dset);
+    mb__h5_close_all(&dset, 1);
     return err;
 }
 

@@ -39,14 +39,12 @@ hid_t mb__h5_vlen_str(void);
 
 /* The writers below name `path` (the file) in their messages and return MB_OK or MB_EIO. */
 
-/* The transfer property list for writing npoints elements of mtype into ftype: conversion
- * buffers the size of the data (at least 4 KiB). A write that converts (variable-length strings,
- * compounds) otherwise gets HDF5's default, two calloc'd MiB at every call on fresh pages: most of
- * a checkpoint's time. H5P_DEFAULT from 1 MiB of data up; close it with mb__h5_close_all. */
-hid_t mb__h5_write_xfer(hsize_t npoints, hid_t ftype, hid_t mtype);
-
 /* Create dataset `name` under loc with file type ftype and the given shape, and write data
- * (memory type mtype) unless it has no elements. */
+ * (memory type mtype) unless it has no elements; *dset is the dataset, left open for the caller
+ * to add attributes and close (mb__h5_close_all), or H5I_INVALID_HID on failure. */
+mb_err mb__h5_create_write(hid_t loc, const char *path, const char *name, hid_t ftype, hid_t mtype,
+                           int rank, const hsize_t *dims, const void *data, hid_t *dset);
+/* mb__h5_create_write, closing the dataset. */
 mb_err mb__h5_write_dset(hid_t loc, const char *path, const char *name, hid_t ftype, hid_t mtype,
                          int rank, const hsize_t *dims, const void *data);
 /* mb__h5_write_dset for doubles, stored little-endian IEEE. */

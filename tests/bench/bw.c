@@ -45,7 +45,7 @@ static double core_gadds(void) {
         __asm__ volatile("" : "+r"(x)); /* one add after another, not folded or vectorized */
     }
     double dt = MPI_Wtime() - t0;
-    return x == 1 ? 0 : N / dt / 1e9;
+    return N / dt / 1e9;
 }
 
 static int cmp_i64(const void *a, const void *b) {
